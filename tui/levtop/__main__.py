@@ -1,0 +1,3 @@
+from levtop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""Command-line entry: argument parsing and dispatch to subcommands; no logic of its own.
+
+Each subcommand registers itself with ``register(subparsers)`` and sets ``handler``; adding one
+is a new ``register`` call in ``build_parser``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from levtop import __version__
+from levtop.errors import UserError
+
+
+def _config_handler(args: argparse.Namespace) -> int:
+    from levtop.config import config_path, dump_toml, load_config
+
+    if args.action == "path":
+        print(config_path())
+        return 0
+    config = load_config()
+    if args.action == "show":
+        origin = f"# {config.path}" if config.exists else f"# {config.path} (missing: defaults)"
+        print(origin)
+        print(dump_toml(config.to_toml_dict()), end="")
+        return 0
+    state = "ok" if config.exists else "ok (no file: defaults in force)"
+    print(f"{config.path}: {state}")
+    return 0
+
+
+def _register_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="where the config file is, what is in force, whether it is valid",
+        description="Inspect the config file (TOML). LEVTOP_CONFIG overrides its location.",
+    )
+    p.add_argument("action", choices=("path", "show", "check"),
+                   help="path: print its location; show: print the settings in force; check: validate it")
+    p.set_defaults(handler=_config_handler)
+
+
+def _backtest_handler(args: argparse.Namespace) -> int:
+    from levtop.backtest import render_summary, render_table, run_backtest, to_json
+    from levtop.config import load_config
+    from levtop.dataset import read_dataset
+    from levtop.timeparse import parse_duration, parse_time
+
+    step = parse_duration(args.step, "--step")
+    start = parse_time(args.from_, "--from") if args.from_ else None
+    end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
+    if start is not None and end is not None and end < start:
+        raise UserError(f"--to {args.to} is before --from {args.from_}")
+    config = load_config()
+    dataset = read_dataset(Path(args.dataset))
+    for warning in dataset.warnings:
+        print(f"levtop: warning: {warning}", file=sys.stderr)
+    if dataset.frame.height == 0:
+        raise UserError(f"{args.dataset}: the dataset has no usable rows")
+    result = run_backtest(dataset.frame, args.asset.upper(), step, start, end, config.thresholds)
+    if args.json:
+        print(to_json(result))
+    else:
+        print(render_table(result))
+        print()
+        print(render_summary(result))
+    return 0
+
+
+def _register_backtest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="evaluate signals and phase over a recorded dataset",
+        description=(
+            "Evaluate every signal and the phase at each step boundary (UTC-aligned multiples of "
+            "--step) of a dataset, with as-of semantics. DATASET is a directory of .csv or "
+            ".parquet files with the columns ts, venue, asset, metric, value."
+        ),
+    )
+    p.add_argument("dataset", metavar="DATASET", help="dataset directory (or one .csv/.parquet file)")
+    p.add_argument("--asset", default="BTC", help="asset to evaluate (default BTC)")
+    p.add_argument("--step", default="1d", help="step between evaluations, like 1d, 4h, 15m (default 1d)")
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first UTC date or time to evaluate")
+    p.add_argument("--to", metavar="DATE", help="last UTC date (inclusive) or time to evaluate")
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per step")
+    p.set_defaults(handler=_backtest_handler)
+
+
+def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommands that live in subpackages, registered when present."""
+    found = []
+    try:
+        from levtop.sim.command import register as register_sim
+    except ImportError:
+        pass
+    else:
+        found.append(register_sim)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="levtop",
+        description=(
+            "levtop: a terminal monitor of crypto derivatives leverage. Open interest, funding, "
+            "long/short, liquidations, sentiment and stablecoin flows, with a verdict on whether "
+            "the market is rebuilding healthily after a leverage flush."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"levtop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _register_config(sub)
+    _register_backtest(sub)
+    for register in _optional_registrations():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except UserError as err:
+        print(f"levtop: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `levtop backtest ... | head` closes stdout early; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
