@@ -1,0 +1,161 @@
+"""Config: defaults, overrides, and one precise line for every kind of mistake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from levtop.config import ConfigError, config_path, load_config
+from levtop.signals import Thresholds
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+def test_missing_file_means_defaults(tmp_path):
+    config = load_config(tmp_path / "nope.toml")
+    assert not config.exists
+    assert config.assets == ("BTC", "ETH", "SOL")
+    assert config.venues == ("binance", "bybit", "okx")
+    assert config.thresholds == Thresholds()
+    assert config.sources["binance"]["rest"] == "https://fapi.binance.com"
+    assert config.sources["fear_greed"]["url"] == "https://api.alternative.me"
+
+
+def test_env_var_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEVTOP_CONFIG", str(tmp_path / "x.toml"))
+    assert config_path() == tmp_path / "x.toml"
+    monkeypatch.delenv("LEVTOP_CONFIG")
+    assert config_path().name == "config.toml"
+    assert "levtop" in str(config_path())
+
+
+def test_a_full_file_is_read(tmp_path):
+    config = load_config(write(tmp_path, """
+assets = ["BTC", "DOGE"]
+venues = ["bybit"]
+theme = "levtop-light"
+[poll]
+tickers = 30
+[store]
+retention_days = 30
+[thresholds]
+funding_neutral_high = 0.0002
+sentiment_fear_max = 40
+[oi_ceiling_usd]
+BTC = 55e9
+[sources.binance]
+rest = "http://127.0.0.1:8787"
+ws = "ws://127.0.0.1:8787"
+[sources.fear_greed]
+url = "http://localhost:9000/"
+"""))
+    assert config.assets == ("BTC", "DOGE")
+    assert config.venues == ("bybit",)
+    assert config.poll_s["tickers"] == 30 and config.poll_s["history"] == 300
+    assert config.store.retention_days == 30
+    assert config.thresholds.funding_neutral_high == 0.0002
+    assert config.thresholds.sentiment_fear_max == 40
+    assert config.thresholds.ceiling_for("BTC") == 55e9
+    assert config.sources["binance"] == {"rest": "http://127.0.0.1:8787", "ws": "ws://127.0.0.1:8787",
+                                         "spot": "https://api.binance.com"}
+    assert config.sources["fear_greed"]["url"] == "http://localhost:9000"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("assets = [\"BTC\"\nvenues = 3", "line 2, column 1: invalid TOML"),
+        ("colour = \"red\"", "colour: unknown key"),
+        ("[thresholds]\nfunding_neutral_hi = 0.1", "thresholds.funding_neutral_hi: unknown key; did you mean 'funding_neutral_high'?"),
+        ("[poll]\ntickers = \"fast\"", "poll.tickers: expected a number, got a string 'fast'"),
+        ("[poll]\ntickers = -5", "poll.tickers: expected a number at least 1, got -5"),
+        ("[poll]\nhistory = true", "poll.history: expected a number, got a boolean True"),
+        ("[store]\nretention_days = 0", "store.retention_days: expected a number at least 1, got 0"),
+        ("venues = [\"binance\", \"kraken\"]", "venues[1]: unknown venue 'kraken'; expected one of binance, bybit, okx"),
+        ("assets = [\"BTC\", \"BTC\"]", "assets: 'BTC' is listed twice"),
+        ("assets = [\"btc\"]", "assets[0]: expected an asset symbol in upper case like 'BTC', got 'btc'"),
+        ("assets = []", "assets: expected at least one entry, got an empty list"),
+        ("assets = \"BTC\"", "assets: expected a list of strings, got a string 'BTC'"),
+        ("[sources.binance]\nrest = \"fapi.binance.com\"", "sources.binance.rest: expected a base URL like https://host[:port] (no path), got 'fapi.binance.com'"),
+        ("[sources.binance]\nws = \"https://fstream.binance.com\"", "sources.binance.ws: expected a base URL like wss://host[:port]"),
+        ("[sources.okx]\nrest = \"https://www.okx.com/api/v5\"", "sources.okx.rest: expected a base URL like https://host[:port] (no path)"),
+        ("[sources.okx]\nrest = \"https://www.okx.com:99999\"", "sources.okx.rest: expected a base URL"),
+        ("[sources.kraken]\nrest = \"https://api.kraken.com\"", "sources.kraken: unknown key"),
+        ("[sources.fear_greed]\nrest = \"https://x\"", "sources.fear_greed.rest: unknown key; known keys: url"),
+        ("[thresholds]\nfunding_overheated = 0.0001", "thresholds.funding_overheated: expected funding_neutral_high (0.00015) < funding_overheated (0.0001)"),
+        ("[thresholds]\nliquidations_cascade = 1.5", "thresholds.liquidations_cascade: expected liquidations_elevated (2) < liquidations_cascade (1.5)"),
+        ("[thresholds]\nflush_oi_drop_24h = 0", "thresholds.flush_oi_drop_24h: expected a number greater than 0, got 0"),
+        ("[thresholds]\nsentiment_fear_max = 101", "thresholds.sentiment_fear_max: expected a number at most 100, got 101"),
+        ("[thresholds]\nfresh_oi_h = nan", "thresholds.fresh_oi_h: expected a finite number, got nan"),
+        ("[oi_ceiling_usd]\nBTC = -1", "oi_ceiling_usd.BTC: expected a number greater than 0, got -1"),
+        ("[oi_ceiling_usd]\nbtc = 5e9", "oi_ceiling_usd.btc: expected an asset symbol"),
+        ("poll = 5", "poll: expected a table, got an integer 5"),
+        ("theme = \"\"", "theme: expected a theme name"),
+    ],
+)
+def test_each_mistake_gets_one_precise_line(tmp_path, text, expected):
+    assert expected in error_for(tmp_path, text)
+
+
+def test_unreadable_files(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"assets = [\"\xff\"]")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
+    directory = tmp_path / "dir.toml"
+    directory.mkdir()
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(directory)
+
+
+def run_cli(*args: str, env_config: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LEVTOP_CONFIG": str(env_config)}
+    return subprocess.run([sys.executable, "-m", "levtop", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_cli_config_commands(tmp_path):
+    path = tmp_path / "config.toml"
+    assert run_cli("config", "path", env_config=path).stdout.strip() == str(path)
+    check = run_cli("config", "check", env_config=path)
+    assert check.returncode == 0 and "defaults" in check.stdout
+    path.write_text("[thresholds]\nsentiment_fear_max = 40\n")
+    shown = run_cli("config", "show", env_config=path)
+    assert shown.returncode == 0
+    assert "sentiment_fear_max = 40.0" in shown.stdout
+    import tomllib
+
+    # What `show` prints is itself a valid config that loads to the same settings.
+    body = shown.stdout.split("\n", 1)[1]
+    again = tmp_path / "again.toml"
+    again.write_text(body)
+    assert load_config(again).to_toml_dict() == load_config(path).to_toml_dict()
+    assert tomllib.loads(body)["thresholds"]["sentiment_fear_max"] == 40.0
+
+
+def test_cli_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[poll]\ntickers = -1\n")
+    for args in (("config", "check"), ("config", "show")):
+        result = run_cli(*args, env_config=path)
+        assert result.returncode == 2
+        assert result.stderr.count("\n") == 1
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"levtop: config error in {path}: poll.tickers:")
