@@ -89,6 +89,17 @@ class Series:
         return hi - lo
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values; cheaper than np.unique for the nearly sorted timestamps here."""
+    if values.size == 0:
+        return values
+    ordered = np.sort(values, kind="stable")
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def merge_additive(parts: list[Series]) -> Series:
     """One series holding every event of several additive series (same-ts events summed)."""
     parts = [p for p in parts if len(p)]
@@ -96,7 +107,11 @@ def merge_additive(parts: list[Series]) -> Series:
         return Series(np.empty(0, np.int64), np.empty(0))
     ts = np.concatenate([p.ts for p in parts])
     values = np.concatenate([p.values for p in parts])
-    order = np.argsort(ts, kind="stable")
-    ts, values = ts[order], values[order]
-    unique_ts, start = np.unique(ts, return_index=True)
-    return Series(unique_ts, np.add.reduceat(values, start))
+    if len(parts) > 1:
+        order = np.argsort(ts, kind="stable")
+        ts, values = ts[order], values[order]
+    first_of_run = np.empty(ts.size, dtype=bool)
+    first_of_run[0] = True
+    np.not_equal(ts[1:], ts[:-1], out=first_of_run[1:])
+    start = np.flatnonzero(first_of_run)
+    return Series(ts[start], np.add.reduceat(values, start))
