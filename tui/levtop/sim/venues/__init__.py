@@ -1,0 +1,1 @@
+"""Exchange emulators, one module per venue, each exposing ``api() -> VenueApi``."""
