@@ -17,6 +17,7 @@ def isolated_paths(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("levtop-home")
     monkeypatch.setenv("LEVTOP_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("LEVTOP_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("LEVTOP_LOG", str(home / "levtop.log"))
     return home
 
 

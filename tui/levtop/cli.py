@@ -89,6 +89,68 @@ def _register_backtest(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_backtest_handler)
 
 
+def parse_assets(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    from levtop.model import is_valid_asset
+
+    if not text:
+        return default
+    assets: list[str] = []
+    for raw in text.split(","):
+        asset = raw.strip().upper()
+        if not asset:
+            continue
+        if asset == "*" or not is_valid_asset(asset):
+            raise UserError(f"bad --assets entry '{raw.strip()}': expected symbols like BTC,ETH,SOL")
+        if asset not in assets:
+            assets.append(asset)
+    if not assets:
+        raise UserError("--assets is empty: expected symbols like BTC,ETH,SOL")
+    return tuple(assets)
+
+
+def _snapshot_handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from levtop.config import load_config
+    from levtop.snapshot import render_text, take_snapshot, to_json_text, unreachable_lines
+    from levtop.store import HistoryStore
+
+    config = load_config()
+    assets = parse_assets(args.assets, config.assets)
+    if args.timeout <= 0:
+        raise UserError(f"--timeout must be positive, got {args.timeout:g}")
+    # Read what a running levtop has stored (for longer windows); a snapshot never writes.
+    store, warnings = HistoryStore.load(config.data_dir, int(config.store.retention_days * 86_400_000))
+    store.directory = None
+    for warning in warnings:
+        print(f"levtop: warning: {warning}", file=sys.stderr)
+    result = asyncio.run(take_snapshot(config, store, assets, args.sim, args.timeout))
+    if not result.reached_any:
+        for line in unreachable_lines(result):
+            print(f"levtop: cannot reach {line}", file=sys.stderr)
+        return 3
+    print(to_json_text(result) if args.json else render_text(result))
+    return 0
+
+
+def _register_snapshot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "snapshot",
+        help="connect, backfill, and print every metric, signal, phase and source health once",
+        description=(
+            "Connect to every source, backfill what the signals need, and print per asset the latest "
+            "value of every metric per venue, every signal with its state, value and reason, the "
+            "phase, and each source's health. Exit 0 when any data was obtained, 3 when no source "
+            "could be reached."
+        ),
+    )
+    p.add_argument("--assets", help="comma-separated assets (default: the config's watchlist)")
+    p.add_argument("--sim", metavar="URL", help="take every source from a running `levtop sim` at URL")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the sources (default 30)")
+    p.set_defaults(handler=_snapshot_handler)
+
+
 def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands that live in subpackages, registered when present."""
     found = []
@@ -114,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_config(sub)
     _register_backtest(sub)
+    _register_snapshot(sub)
     for register in _optional_registrations():
         register(sub)
     return parser
@@ -126,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    from levtop.logfile import setup_logging
+
+    setup_logging()
     try:
         return int(handler(args) or 0)
     except UserError as err:

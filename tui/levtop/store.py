@@ -148,6 +148,11 @@ class HistoryStore:
             if wanted is None or key[1] in wanted
         }
 
+    def newest(self, venue: str, asset: str, metric: str) -> int | None:
+        """The newest stored ts of one series, or None."""
+        s = self.series(venue, asset, metric)
+        return int(s.ts[-1]) if len(s) else None
+
     def asof(self, venue: str, asset: str, metric: str, ts: int) -> float | None:
         """The last value with ts <= ``ts``, or None."""
         s = self.series(venue, asset, metric)
