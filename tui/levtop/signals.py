@@ -179,6 +179,8 @@ class AssetInputs:
     asset: str
     by_metric: dict[str, dict[str, Series]]
     market: dict[str, Series]
+    memo: dict = field(default_factory=dict, repr=False)
+    """Derived series shared by several signals (merged liquidations, aggregates)."""
 
     def venues(self, metric: str) -> dict[str, Series]:
         """Venue series to aggregate; a ``market`` aggregate for the asset wins alone."""
@@ -231,6 +233,7 @@ class Aggregate:
 
     venues: dict[str, Series]
     max_age: int
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(at.shape)
@@ -269,6 +272,11 @@ class Aggregate:
 
     def native_ts(self) -> np.ndarray:
         """Every observation time of any venue."""
+        if "ts" not in self._memo:
+            self._memo["ts"] = self._native_ts()
+        return self._memo["ts"]
+
+    def _native_ts(self) -> np.ndarray:
         if not self.venues:
             return np.empty(0, np.int64)
         arrays = [s.ts for s in self.venues.values()]
@@ -277,9 +285,11 @@ class Aggregate:
 
     def native(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The aggregate at every observation time of any venue: (ts, total, venue count)."""
-        ts = self.native_ts()
-        total, count = self.level(ts)
-        return ts, total, count
+        if "native" not in self._memo:
+            ts = self.native_ts()
+            total, count = self.level(ts)
+            self._memo["native"] = (ts, total, count)
+        return self._memo["native"]
 
     def first_ts(self) -> int | None:
         firsts = [s.first_ts for s in self.venues.values() if len(s)]
@@ -383,7 +393,7 @@ def _oi_metric(inp: AssetInputs) -> str:
 def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     metric = _oi_metric(inp)
     max_age = int(th.fresh_oi_h * HOUR)
-    agg = Aggregate(inp.venues(metric), max_age)
+    agg = _aggregate(inp, metric, max_age)
     c24, c72 = agg.changes(at, (24 * HOUR, 72 * HOUR))
     known = ~np.isnan(c24) & ~np.isnan(c72)
     n = at.size
@@ -416,7 +426,7 @@ def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
 
 def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     max_age = int(th.fresh_oi_h * HOUR)
-    agg = Aggregate(inp.venues("oi_usd"), max_age)
+    agg = _aggregate(inp, "oi_usd", max_age)
     level, count = agg.level(at)
     ts, total, cnt = agg.native()
     first = agg.first_ts()
@@ -552,8 +562,17 @@ def long_short_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
 
 
 def _liquidation_events(inp: AssetInputs) -> Series:
-    parts = [s for metric in ("liq_long_usd", "liq_short_usd") for s in inp.venues(metric).values()]
-    return merge_additive(parts)
+    if "liquidations" not in inp.memo:
+        parts = [s for metric in ("liq_long_usd", "liq_short_usd") for s in inp.venues(metric).values()]
+        inp.memo["liquidations"] = merge_additive(parts)
+    return inp.memo["liquidations"]
+
+
+def _aggregate(inp: AssetInputs, metric: str, max_age: int) -> "Aggregate":
+    key = ("aggregate", metric, max_age)
+    if key not in inp.memo:
+        inp.memo[key] = Aggregate(inp.venues(metric), max_age)
+    return inp.memo[key]
 
 
 def _row_median_and_mean(masked: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -657,7 +676,7 @@ def flush_starts(inp: AssetInputs, th: Thresholds, until: int | None = None) -> 
     """
     triggers: list[tuple[int, str]] = []
     metric = _oi_metric(inp)
-    agg = Aggregate(inp.venues(metric), int(th.fresh_oi_h * HOUR))
+    agg = _aggregate(inp, metric, int(th.fresh_oi_h * HOUR))
     ts = agg.native_ts()
     if until is not None:
         ts = ts[ts <= until]
@@ -701,7 +720,7 @@ def flush_starts(inp: AssetInputs, th: Thresholds, until: int | None = None) -> 
 def describe_flush(inp: AssetInputs, start: FlushStart, at: int, th: Thresholds,
                    next_start: int | None = None) -> Flush:
     """Trough and depth of a flush as known at time ``at`` (or until the next flush)."""
-    agg = Aggregate(inp.venues(_oi_metric(inp)), int(th.fresh_oi_h * HOUR))
+    agg = _aggregate(inp, _oi_metric(inp), int(th.fresh_oi_h * HOUR))
     ts, total, count = agg.native()
     end = at if next_start is None else min(at, next_start)
     idx = np.searchsorted(ts, start.start, side="right") - 1
