@@ -321,7 +321,8 @@ async def test_backfill_fills_30_days_within_the_row_limits_then_only_the_gap():
         assert okx_requests(sim, OI_HIST_ROUTE) == 3 * windows
         assert okx_requests(sim, LS_ROUTE) == 3 * windows
         candle_windows = len(list(history_windows(floor - HOUR, now - HOUR, HOUR, HISTORY_CANDLES_LIMIT)))
-        assert okx_requests(sim, "/api/v5/market/history-candles") <= 3 * candle_windows + 3
+        # Perp and spot candles for each of the three assets.
+        assert okx_requests(sim, "/api/v5/market/history-candles") <= 2 * 3 * candle_windows + 3
 
         # Right after: only the gap (a few sim minutes) is fetched, one request per series.
         sim.stats.reset()
@@ -330,7 +331,8 @@ async def test_backfill_fills_30_days_within_the_row_limits_then_only_the_gap():
         again = await venue.backfill(store.newest, later, 30 * DAY)
         assert okx_requests(sim, OI_HIST_ROUTE) == 3 and okx_requests(sim, LS_ROUTE) == 3
         assert okx_requests(sim) <= 3 * 6
-        assert again < 3 * 2 * ((later - now) // FIVE_MIN + 2) + 3 * 10
+        # OI, long/short and top-trader points for the gap, plus a few funding and candle rows.
+        assert again < 3 * 3 * ((later - now) // FIVE_MIN + 2) + 3 * 10
         for asset in WATCHED:
             ts = store.series_frame("okx", asset, "oi_base")["ts"].to_list()
             assert all(b - a == FIVE_MIN for a, b in zip(ts, ts[1:]))

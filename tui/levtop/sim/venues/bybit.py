@@ -1,5 +1,5 @@
-"""Bybit v5, linear USDT perpetuals (plus spot tickers and klines for spot volume), and the public linear
-stream's ``allLiquidation.<symbol>`` topic.
+"""Bybit v5, linear USDT perpetuals (plus spot tickers and klines for spot volume), and the
+public linear stream's ``allLiquidation.<symbol>`` topic.
 
 Shapes follow the recorded instruments-info and the official samples in ``shared/fixtures/bybit_*``:
 every body is ``{"retCode", "retMsg", "result", "retExtInfo", "time"}`` with numbers as strings;
