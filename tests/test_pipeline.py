@@ -124,7 +124,7 @@ async def test_an_outage_shows_down_then_recovers_and_the_gap_is_backfilled():
         task = asyncio.create_task(pipeline.run())
         try:
             await _until(lambda: pipeline.health.source("binance").status is Status.LIVE
-                         and store.newest("binance", "BTC", "oi_base") is not None, 60)
+                         and pipeline.health.source("binance").detail.get("backfill") is Status.LIVE, 60)
             outage = sim.faults.add(FaultRule(venue="binance", route="*", kind="status", status=503))
             outage_start = sim.clock.now_ms()
             await _until(lambda: pipeline.health.source("binance").status is Status.DOWN, 20)

@@ -68,7 +68,8 @@ class Runnable:
 class Pipeline:
     def __init__(self, config: Config, store: HistoryStore, *, assets: Sequence[str] | None = None,
                  sim_url: str | None = None, health: HealthBoard | None = None,
-                 backfill_days: float = 30.0, on_samples: Callable[[list[Sample]], None] | None = None):
+                 backfill_days: float = 30.0, on_samples: Callable[[list[Sample]], None] | None = None,
+                 rate_limit: bool = True):
         self.config = config
         self.store = store
         self.assets = tuple(assets or config.assets)
@@ -76,6 +77,8 @@ class Pipeline:
         self.backfill_ms = int(backfill_days * DAY)
         self.endpoints = sim_endpoints(sim_url) if sim_url else config.sources
         self.on_samples = on_samples
+        # Off only for an in-process simulator: nothing to protect, and backfill is instant.
+        self.rate_limit = rate_limit
         self.wake = asyncio.Event()
         self.venues: dict[str, Venue] = {}
         self.gates = {name: SourceGate() for name in MARKET_SOURCES}
@@ -96,7 +99,8 @@ class Pipeline:
     def _make_venue(self, name: str) -> Venue:
         urls = self.endpoints[name]
         extra = {BINANCE_SPOT_ORIGIN: urls["spot"]} if name == "binance" and "spot" in urls else None
-        return venue_class(name)(urls["rest"], urls["ws"], self.assets, self.sink, self.health, extra_origins=extra)
+        return venue_class(name)(urls["rest"], urls["ws"], self.assets, self.sink, self.health, extra_origins=extra,
+                                 rate_limit=self.rate_limit)
 
     async def start(self) -> None:
         """Connect every venue and find the watched assets on it; failures show in health."""
@@ -229,7 +233,15 @@ class Pipeline:
         if not venue.listings:
             return
         await self._guarded(name, "backfill", self.backfill_venue(venue))
-        recover = lambda: self.backfill_venue(venue)  # noqa: E731
+        lock = asyncio.Lock()
+
+        async def recover() -> None:
+            # Several polls recover together after an outage; one backfill fills the gap for all.
+            if lock.locked():
+                return
+            async with lock:
+                await self._guarded(name, "backfill", self.backfill_venue(venue))
+
         loops = [run_job(job, venue.gate, self.health, wake=self.wake, on_recover=recover)
                  for job in venue.poll_jobs(self.config.poll_s)]
         await asyncio.gather(*loops, venue.stream_liquidations())

@@ -76,7 +76,9 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
     ``wake`` (if given) cuts a wait short, for 'refresh now': pulse it with ``set(); clear()``.
     ``on_recover`` runs after the first success that follows a failure (to backfill the gap).
     """
-    backoff = backoff or Backoff(base=min(5.0, job.interval_s), cap=max(job.interval_s, MAX_BACKOFF_S))
+    # Capped at the interval: after a fault clears, the next try is at most one interval away.
+    # Bans (429/418) wait their Retry-After regardless.
+    backoff = backoff or Backoff(base=min(5.0, job.interval_s), cap=job.interval_s)
     health.register(job.source, job.endpoint, job.interval_s)
     while True:
         await gate.wait()

@@ -113,7 +113,8 @@ class Venue:
     """Said next to the venue's liquidation totals (Binance: a lower bound)."""
 
     def __init__(self, rest: str, ws: str, assets: Sequence[str], sink: Sink, health: HealthBoard,
-                 extra_origins: Mapping[str, str] | None = None, timeout_s: float = 15.0):
+                 extra_origins: Mapping[str, str] | None = None, timeout_s: float = 15.0,
+                 rate_limit: bool = True):
         self.rest = rest.rstrip("/")
         self.ws = ws.rstrip("/")
         self.extra_origins = dict(extra_origins or {})
@@ -121,6 +122,7 @@ class Venue:
         self.sink = sink
         self.health = health
         self.timeout_s = timeout_s
+        self.rate_limit = rate_limit
         self.gate = SourceGate()
         self.exchange: Any = None
         self.listings: dict[str, Listing] = {}
@@ -140,7 +142,7 @@ class Venue:
         import ccxt.pro as ccxtpro  # lazy: a heavy import, kept off the first frame
 
         exchange = getattr(ccxtpro, self.ccxt_id)({
-            "enableRateLimit": True,
+            "enableRateLimit": self.rate_limit,
             "timeout": int(self.timeout_s * 1000),
             "options": dict(self.ccxt_options),
         })
