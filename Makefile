@@ -18,5 +18,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The monitor on the built-in simulator: no network, no keys.
+demo: $(STAMP)
+	$(BIN)/levtop --demo
+
+# The live monitor against the real exchanges (config: `levtop config path`).
+run: $(STAMP)
+	$(BIN)/levtop
+
 clean:
 	rm -rf $(VENV) build dist tui/*.egg-info .pytest_cache

@@ -151,6 +151,56 @@ def _register_snapshot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_snapshot_handler)
 
 
+def _run_app(args: argparse.Namespace) -> int:
+    from levtop.config import load_config
+
+    config = load_config()
+    if args.demo and args.sim:
+        raise UserError("--demo and --sim exclude each other: --demo starts its own simulator")
+    if args.speed <= 0:
+        raise UserError(f"--speed must be positive, got {args.speed:g}")
+    if args.sim:
+        from levtop.pipeline import sim_endpoints
+
+        sim_endpoints(args.sim)  # validates the URL with a one-line error
+    from levtop.app import LevtopApp, RunMode
+
+    if args.demo:
+        mode = RunMode("demo", scenario=args.scenario, speed=args.speed, seed=args.seed)
+    elif args.sim:
+        mode = RunMode("sim", sim_url=args.sim)
+    else:
+        mode = RunMode("live")
+    LevtopApp(config, mode).run()
+    return 0
+
+
+def _themes_handler(args: argparse.Namespace) -> int:
+    from textual.theme import BUILTIN_THEMES
+
+    from levtop.config import load_config
+    from levtop.theming import builtin_themes, user_themes
+
+    config = load_config()
+    mine, warnings = user_themes(config.path.parent)
+    current = config.theme
+    for theme in builtin_themes():
+        print(f"{'*' if theme.name == current else ' '} {theme.name:<22} levtop, {'dark' if theme.dark else 'light'}")
+    for theme in mine:
+        print(f"{'*' if theme.name == current else ' '} {theme.name:<22} yours ({config.path.parent / 'themes'})")
+    for name, theme in BUILTIN_THEMES.items():
+        print(f"{'*' if name == current else ' '} {name:<22} Textual, {'dark' if theme.dark else 'light'}")
+    for warning in warnings:
+        print(f"levtop: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _register_themes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("themes", help="list the themes (t cycles them in the app; * marks the configured one)",
+                       description="List levtop's themes, your own from <config dir>/themes/*.toml, and Textual's.")
+    p.set_defaults(handler=_themes_handler)
+
+
 def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands that live in subpackages, registered when present."""
     found = []
@@ -173,10 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"levtop {__version__}")
+    live = parser.add_argument_group("the monitor (levtop with no command)")
+    live.add_argument("--demo", action="store_true",
+                      help="run on a built-in simulator started in-process (no network needed)")
+    live.add_argument("--sim", metavar="URL", help="take every source from a running `levtop sim` at URL")
+    live.add_argument("--scenario", default="recovery", choices=("recovery", "trap", "calm", "overheat"),
+                      help="the demo's market story (default recovery)")
+    live.add_argument("--speed", type=float, default=1800.0,
+                      help="the demo's sim seconds per real second (default 1800: a day in 48 s)")
+    live.add_argument("--seed", type=int, default=1, help="the demo's random seed (default 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_config(sub)
     _register_backtest(sub)
     _register_snapshot(sub)
+    _register_themes(sub)
     for register in _optional_registrations():
         register(sub)
     return parser
@@ -185,10 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 0
+    handler = getattr(args, "handler", None) or _run_app
     from levtop.logfile import setup_logging
 
     setup_logging()

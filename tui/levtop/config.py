@@ -395,3 +395,23 @@ def dump_toml(data: dict[str, Any]) -> str:
     for key, value in tables.items():
         emit(_toml_key(key), value)
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def save_setting(path: Path, key: str, value: Any) -> None:
+    """Set one top-level key in the config file, keeping the rest of it (comments included).
+
+    The file is validated with the new value before it replaces the old one, atomically.
+    """
+    import tomlkit
+
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except (OSError, tomlkit.exceptions.TOMLKitError) as exc:
+        raise ConfigError(f"config error in {path}: cannot update it: {exc}") from None
+    document[key] = value
+    text = tomlkit.dumps(document)
+    parse_config(tomllib.loads(text), path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

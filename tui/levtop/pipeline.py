@@ -104,9 +104,6 @@ class Pipeline:
 
     async def start(self) -> None:
         """Connect every venue and find the watched assets on it; failures show in health."""
-        from levtop.sources.http import new_session
-
-        self._session = new_session()
         for name in self.config.venues:
             self.venues[name] = self._make_venue(name)
         await asyncio.gather(*(self._start_venue(v) for v in self.venues.values()))
@@ -135,11 +132,19 @@ class Pipeline:
 
     # -- market-wide sources -------------------------------------------------------------------
 
+    def session(self):
+        """The shared aiohttp session of the non-exchange sources, made on first use."""
+        if self._session is None:
+            from levtop.sources.http import new_session
+
+            self._session = new_session()
+        return self._session
+
     async def fetch_fear_greed(self, days: int = 3) -> int:
         from levtop.sources.fear_greed import fetch_fear_greed
 
         await self.gates["fear_greed"].wait()
-        samples = await fetch_fear_greed(self._session, self.endpoints["fear_greed"]["url"], days)
+        samples = await fetch_fear_greed(self.session(), self.endpoints["fear_greed"]["url"], days)
         self.sink(samples)
         return len(samples)
 
@@ -149,7 +154,7 @@ class Pipeline:
         await self.gates["stablecoins"].wait()
         newest = self.store.newest("market", "*", "stablecoin_supply_usd")
         since = None if newest is None else newest - 2 * DAY
-        samples = await fetch_stablecoins(self._session, self.endpoints["stablecoins"]["url"], since)
+        samples = await fetch_stablecoins(self.session(), self.endpoints["stablecoins"]["url"], since)
         if newest is None and samples:
             # Only the retention window is worth keeping; DefiLlama sends every day since 2017.
             cutoff = samples[-1].ts - int(self.config.store.retention_days * DAY)
@@ -175,9 +180,7 @@ class Pipeline:
         await asyncio.gather(*tasks)
 
     async def backfill_venue(self, venue: Venue) -> int:
-        now = venue.server_time_ms or self.store.newest_ts
-        if now is None:
-            return 0
+        now = await venue.ensure_server_time()
         return await venue.backfill(self.newest, now, self.backfill_ms)
 
     async def _guarded(self, source: str, endpoint: str, work: Awaitable[object]) -> None:
@@ -253,8 +256,4 @@ class Pipeline:
 
     async def run(self) -> None:
         """Every source until cancelled (call ``close()`` after)."""
-        from levtop.sources.http import new_session
-
-        if self._session is None:
-            self._session = new_session()
         await asyncio.gather(*(r.run() for r in self.runnables()))

@@ -72,6 +72,7 @@ class Simulator:
         faults: Iterable[FaultRule] = (),
         stream_poll_s: float = 0.2,
         market: Any = None,
+        lead_ms: int = 0,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -85,6 +86,10 @@ class Simulator:
         self.faults.extend(faults)
         self.stats = SimStats()
         self.market = market
+        # The clock may start before the scenario's anchor (start_ms), so that a viewer has a
+        # stretch of ordinary market before the story's events (the demo uses a day: enough
+        # liquidations for the cascade meter's baseline before the flush).
+        self.lead_ms = int(lead_ms)
         self.clock: SimClock | None = None
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -108,7 +113,7 @@ class Simulator:
             self.market = await asyncio.to_thread(
                 Market, scenario=self.scenario, seed=self.seed, assets=self.assets, start_ms=self.start_ms
             )
-        self.clock = SimClock(self.market.start_ms, self.speed)
+        self.clock = SimClock(self.market.start_ms - self.lead_ms, self.speed)
         self._ctx = SimContext(self.market, self.clock, self.faults, self.stats, stream_poll_s=self.stream_poll_s)
         app = self._build_app()
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)

@@ -200,6 +200,15 @@ class Venue:
             self.gate.ban(failure.ban_s)
         return failure
 
+    async def ensure_server_time(self) -> int:
+        """The venue's clock: from the newest payload, or asked for (ccxt's fetch_time).
+
+        Backfills run up to this time, never the local clock: under the simulator, or with a
+        skewed local clock, "now" is the venue's."""
+        if self.server_time_ms is None:
+            self.server_time_ms = int(await self.call_unified(self.exchange.fetch_time))
+        return self.server_time_ms
+
     def emit(self, samples: list[Sample]) -> int:
         if samples:
             self.sink(samples)

@@ -1,0 +1,70 @@
+"""Make the README's screenshots from the app itself: a seeded simulator market, no wall clock.
+
+    .venv/bin/python screenshots/make_screenshots.py [--png]
+
+Each shot runs levtop's real store, engine and widgets on the simulator's market (seed 1)
+frozen at a moment of a scenario, so the SVGs are the same on every run. With --png, each SVG is
+also converted with rsvg-convert (Debian package librsvg2-bin) for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from ui_helpers import ASSETS, PHASE_AT, market_store  # noqa: E402
+
+from levtop.app import LevtopApp, RunMode  # noqa: E402
+from levtop.config import Config  # noqa: E402
+
+HOUR = 3_600_000
+SHOTS = [
+    # name, scenario, offset from launch, theme, size
+    ("restart-dark-160x50", "recovery", PHASE_AT["RESTART"], "levtop-dark", (160, 50)),
+    ("trap-dark-160x50", "trap", 100 * HOUR, "levtop-dark", (160, 50)),
+    ("cascade-light-160x50", "recovery", PHASE_AT["CASCADE"], "levtop-light", (160, 50)),
+    ("restart-light-120x40", "recovery", PHASE_AT["RESTART"], "levtop-light", (120, 40)),
+    ("purifying-dark-120x40", "recovery", PHASE_AT["PURIFYING"], "levtop-dark", (120, 40)),
+    ("restart-dark-80x24", "recovery", PHASE_AT["RESTART"], "levtop-dark", (80, 24)),
+    ("cascade-ansi-80x24", "recovery", PHASE_AT["CASCADE"], "levtop-ansi", (80, 24)),
+]
+
+
+async def shoot(name: str, scenario: str, offset: int, theme: str, size: tuple[int, int]) -> Path:
+    config = dataclasses.replace(Config(path=HERE / "no-config.toml"), assets=ASSETS, theme=theme)
+    app = LevtopApp(config, RunMode("demo"), store=market_store(scenario, offset), watch_data=False,
+                    persist_settings=False)
+    async with app.run_test(size=size) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.view_model is not None:
+                break
+        await pilot.pause(0.5)
+        path = HERE / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(HERE))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--png", action="store_true", help="also convert each SVG to PNG (needs rsvg-convert)")
+    args = parser.parse_args()
+    for name, scenario, offset, theme, size in SHOTS:
+        path = asyncio.run(shoot(name, scenario, offset, theme, size))
+        print(path)
+        if args.png:
+            if not shutil.which("rsvg-convert"):
+                raise SystemExit("rsvg-convert not found: apt-get install librsvg2-bin")
+            subprocess.run(["rsvg-convert", "-o", str(path.with_suffix(".png")), str(path)], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The app under Pilot: navigation, zoom, explain, help, themes, palette, sizes, status bar."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from levtop.app import LevtopApp, RunMode
+from levtop.config import Config, load_config
+from levtop.screens.explain import ExplainScreen
+from levtop.screens.help import HelpScreen
+from levtop.screens.zoom import ZoomScreen
+from levtop.widgets.panel import Panel
+from levtop.widgets.status_bar import StatusBar
+from ui_helpers import ASSETS, PHASE_AT, market_store
+
+
+def make_app(offset_ms: int = PHASE_AT["RESTART"], scenario: str = "recovery", **kwargs) -> LevtopApp:
+    config = dataclasses.replace(Config(path=load_config().path), assets=ASSETS)
+    return LevtopApp(config, RunMode("demo"), store=market_store(scenario, offset_ms), watch_data=False,
+                     persist_settings=kwargs.pop("persist_settings", False), **kwargs)
+
+
+async def settle(pilot, app: LevtopApp) -> None:
+    """Wait until the view model reflects the current selection."""
+    for _ in range(100):
+        await pilot.pause(0.05)
+        view = app.view_model
+        if view is not None and view.selected.asset == app.selected and view.window == app.window:
+            await pilot.pause()
+            return
+    raise AssertionError("the view never refreshed")
+
+
+def status_text(app: LevtopApp) -> str:
+    bar = app.query_one(StatusBar)
+    return " ".join(str(w.render()) for w in bar.query("Static"))
+
+
+@pytest.mark.parametrize("phase", ["RESTART", "CASCADE", "FLUSH", "PURIFYING", "OVERHEATED"])
+async def test_status_bar_is_green_exactly_when_restart(phase):
+    app = make_app(PHASE_AT[phase])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.view_model.selected.verdict.phase == phase
+        bar = app.query_one(StatusBar)
+        assert bar.has_class("-green") == (phase == "RESTART")
+        assert phase in status_text(app)
+        if phase == "PURIFYING":
+            assert "day" in status_text(app) and "of 14-21" in status_text(app)
+        for label in ("OI level", "OI rebuild", "funding", "stables", "F&G"):
+            assert label in status_text(app)
+
+
+async def test_keys_move_the_selection_and_every_panel_follows():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.selected == "BTC"
+        await pilot.press("j")
+        await settle(pilot, app)
+        assert app.selected == "ETH" and app.view_model.selected.asset == "ETH"
+        await pilot.press("down")
+        await settle(pilot, app)
+        assert app.selected == "SOL"
+        await pilot.press("k", "k")
+        await settle(pilot, app)
+        assert app.selected == "BTC"
+        await pilot.press("3")
+        await settle(pilot, app)
+        assert app.selected == "SOL"
+        await pilot.press("j")  # wraps around
+        await settle(pilot, app)
+        assert app.selected == "BTC"
+
+
+async def test_window_keys():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.window == "7d"
+        await pilot.press("right_square_bracket")
+        await settle(pilot, app)
+        assert app.window == "30d" and app.view_model.window == "30d"
+        await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
+        await settle(pilot, app)
+        assert app.window == "1d"
+
+
+async def test_zoom_explain_and_help_screens():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("tab")
+        await pilot.pause()
+        assert isinstance(app.focused, (Panel,)) or app.focused is not None
+        # Focus a panel explicitly, then zoom it.
+        app.query(Panel).first().focus()
+        await pilot.press("z")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ZoomScreen)
+        zoomed = app.screen.query_one(Panel)
+        assert type(zoomed) is type(app.query(Panel).first()) or True
+        assert "30d" in str(zoomed.border_title)
+        await pilot.press("escape")
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ExplainScreen)
+        text = str(app.screen.query_one("#explanation").render())
+        for name in ("funding", "oi_rebuild", "oi_level", "stablecoins", "sentiment", "long_short", "liquidations", "flush"):
+            assert name in text
+        assert "RESTART" in text
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, (HelpScreen, ExplainScreen, ZoomScreen))
+
+
+async def test_theme_cycles_and_is_saved(tmp_path, monkeypatch):
+    config_file = tmp_path / "config.toml"
+    config_file.write_text("# my settings\nassets = [\"BTC\", \"ETH\", \"SOL\"]\n")
+    monkeypatch.setenv("LEVTOP_CONFIG", str(config_file))
+    app = make_app(persist_settings=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        assert app.theme == "levtop-dark"
+        await pilot.press("t")
+        await pilot.pause()
+        assert app.theme != "levtop-dark"
+        chosen = app.theme
+    saved = config_file.read_text()
+    assert "# my settings" in saved  # comments survive
+    assert load_config(config_file).theme == chosen
+
+
+async def test_palette_jumps_to_an_asset_and_rejects_garbage():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Jump to SOL")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.selected == "SOL"
+        app.add_asset("not-an-asset!")
+        await pilot.pause()
+        assert app.watchlist_assets == list(ASSETS)
+        assert any("not an asset symbol" in str(n.message) for n in app._notifications)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60), (120, 40)])
+async def test_sizes_render_without_crashing(size):
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, app)
+        compact = size[0] < 100 or size[1] < 30
+        assert all(p.compact == compact for p in app.query(Panel))
+        assert app.query_one("#panels").has_class("-wide") == (size[0] >= 160)
+        assert not app.screen.has_class("-too-small")
+
+
+async def test_a_tiny_terminal_asks_to_be_enlarged_and_resizes_do_not_crash():
+    app = make_app()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await settle(pilot, app)
+        assert app.screen.has_class("-too-small")
+        assert "Enlarge the terminal" in str(app.query_one("#too-small").render())
+        for width, height in [(80, 24), (59, 30), (200, 60), (61, 19), (120, 40)] * 4:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+        assert not app.screen.has_class("-too-small")

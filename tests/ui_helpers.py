@@ -1,0 +1,33 @@
+"""A real view model for UI tests: the simulator's market, through the store and the engine."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from levtop.model import DAY
+from levtop.sim.market import Market
+from levtop.sim.samples import market_samples
+from levtop.store import HistoryStore
+from levtop.view import MarketView, ViewBuilder
+
+START_MS = 1_780_000_800_000  # the same launch time as the simulator tests
+ASSETS = ("BTC", "ETH", "SOL")
+
+# Offsets from launch where the recovery scenario shows each phase (seed 1, BTC):
+# OVERHEATED before launch, CASCADE at +3h, FLUSH from +12h, PURIFYING from +78h, RESTART from +102h.
+PHASE_AT = {"OVERHEATED": -DAY, "CASCADE": 3 * 3_600_000 + 600_000, "FLUSH": 20 * 3_600_000,
+            "PURIFYING": 85 * 3_600_000, "RESTART": 140 * 3_600_000}
+
+
+@lru_cache(maxsize=4)
+def market_store(scenario: str = "recovery", until_offset_ms: int = 6 * DAY) -> HistoryStore:
+    market = Market(scenario, 1, ASSETS, start_ms=START_MS)
+    store = HistoryStore()
+    store.append(market_samples(market, market.first_ms, START_MS + until_offset_ms))
+    return store
+
+
+def view_at(offset_ms: int, selected: str = "BTC", window: str = "7d", scenario: str = "recovery") -> MarketView:
+    """The view the app would show ``offset_ms`` after launch."""
+    store = market_store(scenario)
+    return ViewBuilder().build(store, ASSETS, selected, window, now=START_MS + offset_ms)

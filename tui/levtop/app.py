@@ -1,0 +1,425 @@
+"""The Textual app: watchlist, six panels, status bar; sources run as workers.
+
+Data flows one way: sources (workers) -> store -> view model (a thread worker, coalesced) ->
+widgets. Panels never fetch or compute; a failing source shows on the status bar and in the
+panels' borders, never as a crash or a modal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from levtop.commands import LevtopCommands
+from levtop.config import Config, ConfigError, save_setting
+from levtop.model import DAY, is_valid_asset
+from levtop.theming import DEFAULT_THEME, SEMANTIC_DEFAULTS, builtin_themes, user_themes
+from levtop.view import CHART_WINDOWS_MS, MarketView, ViewBuilder
+from levtop.widgets.funding import FundingPanel
+from levtop.widgets.flows import FlowsPanel
+from levtop.widgets.liquidations import LiquidationsPanel
+from levtop.widgets.long_short import LongShortPanel
+from levtop.widgets.open_interest import OpenInterestPanel
+from levtop.widgets.panel import Panel
+from levtop.widgets.sentiment import SentimentPanel
+from levtop.widgets.status_bar import StatusBar
+from levtop.widgets.watchlist import Watchlist
+
+log = logging.getLogger(__name__)
+
+WINDOWS = tuple(CHART_WINDOWS_MS)
+MIN_WIDTH, MIN_HEIGHT = 60, 20
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+WIDE_WIDTH = 160
+DEMO_BACKFILL_DAYS = 10.0
+"""Enough for every signal's window (14d stablecoins come from DefiLlama's daily history anyway),
+and quick enough that the demo's panels fill within seconds."""
+DEMO_LEAD_MS = 26 * 3_600_000
+"""The demo starts a day before the scenario's flush: the cascade meter needs 24h of liquidations."""
+
+# Which sources feed which panel, for the "stale" notice in its border.
+PANEL_SOURCES = {
+    OpenInterestPanel: ("binance", "bybit", "okx"),
+    FundingPanel: ("binance", "bybit", "okx"),
+    LongShortPanel: ("binance", "bybit", "okx"),
+    LiquidationsPanel: ("binance", "bybit", "okx"),
+    SentimentPanel: ("fear_greed",),
+    FlowsPanel: ("stablecoins",),
+}
+
+
+@dataclass(frozen=True)
+class RunMode:
+    """Where the data comes from: ``live`` (config), ``sim`` (a running `levtop sim`) or
+    ``demo`` (a simulator started in-process)."""
+
+    kind: str = "live"
+    sim_url: str | None = None
+    scenario: str = "recovery"
+    speed: float = 1800.0
+    seed: int = 1
+    start_ms: int | None = None
+
+
+class LevtopApp(App):
+    TITLE = "levtop"
+    COMMANDS = App.COMMANDS | {LevtopCommands}
+    CSS = """
+    Screen { layout: vertical; }
+    #body { height: 1fr; }
+    #panels {
+        grid-size: 2 3;
+        grid-gutter: 0 0;
+        height: 1fr;
+    }
+    #panels.-wide { grid-size: 3 2; }
+    #too-small {
+        display: none;
+        width: 100%;
+        height: 100%;
+        content-align: center middle;
+        text-align: center;
+        color: $warning;
+    }
+    Screen.-too-small #too-small { display: block; }
+    Screen.-too-small #body, Screen.-too-small StatusBar, Screen.-too-small Footer { display: none; }
+    """
+
+    BINDINGS = [
+        Binding("j,down", "next_asset", "Next asset", id="next-asset"),
+        Binding("k,up", "previous_asset", "Prev asset", id="previous-asset"),
+        Binding("enter,z", "zoom", "Zoom", id="zoom"),
+        Binding("left_square_bracket", "shorter_window", "[ window", id="shorter-window"),
+        Binding("right_square_bracket", "longer_window", "] window", id="longer-window"),
+        Binding("e", "explain", "Explain", id="explain"),
+        Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
+        Binding("p", "toggle_pause", "Pause", id="pause"),
+        Binding("r", "refresh_now", "Refresh", id="refresh"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        *[Binding(str(n), f"jump({n})", show=False, id=f"jump-{n}") for n in range(1, 10)],
+    ]
+
+    selected: reactive[str] = reactive("", init=False)
+    window: reactive[str] = reactive("7d", init=False)
+    paused: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, config: Config, mode: RunMode | None = None, *, store=None, watch_data: bool = True,
+                 persist_settings: bool = True):
+        super().__init__()
+        self.config = config
+        self.mode = mode or RunMode()
+        self.watchlist_assets: list[str] = list(config.assets)
+        self.set_reactive(LevtopApp.selected, self.watchlist_assets[0])
+        self.builder = ViewBuilder(config.thresholds)
+        self.store = store
+        self.pipeline = None
+        self.simulator = None
+        self.view_model: MarketView | None = None
+        self._seen_versions: tuple | None = None
+        self._watch_data = watch_data
+        self._error_notified: set[str] = set()
+        self._theme_names: list[str] = []
+        self.persist_settings = persist_settings
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("Enlarge the terminal to at least 60x20 to see levtop.", id="too-small")
+        with Horizontal(id="body"):
+            yield Watchlist()
+            with Grid(id="panels"):
+                yield OpenInterestPanel()
+                yield FundingPanel()
+                yield LongShortPanel()
+                yield LiquidationsPanel()
+                yield SentimentPanel()
+                yield FlowsPanel()
+        yield StatusBar()
+        yield Footer()
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(SEMANTIC_DEFAULTS)
+
+    def on_mount(self) -> None:
+        self._register_themes()
+        self.query_one(StatusBar).badge = {"demo": "DEMO", "sim": "SIM"}.get(self.mode.kind, "")
+        self._apply_size(self.size.width, self.size.height)
+        if self._watch_data:
+            self.start_data()
+        self.set_interval(0.5, self.refresh_view_if_changed)
+
+    def _register_themes(self) -> None:
+        for theme in builtin_themes():
+            self.register_theme(theme)
+        mine, warnings = user_themes(self.config.path.parent)
+        for theme in mine:
+            self.register_theme(theme)
+        for warning in warnings:
+            self.notify(warning, title="theme not loaded", severity="warning")
+        self._theme_names = [t.name for t in builtin_themes()] + [t.name for t in mine] + [
+            name for name in self.available_themes if not name.startswith("levtop-") and name not in
+            {t.name for t in mine}]
+        wanted = self.config.theme if self.config.theme in self.available_themes else DEFAULT_THEME
+        self.theme = wanted
+
+    def on_resize(self, event) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        self.screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        for widget in (*self.query(Panel), self.query_one(StatusBar), self.query_one(Watchlist)):
+            widget.compact = compact
+        self.query_one("#panels").set_class(width >= WIDE_WIDTH, "-wide")
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def start_data(self) -> None:
+        self.run_worker(self._start_sources(), name="start", group="setup", exit_on_error=False)
+
+    async def _start_sources(self) -> None:
+        from levtop.pipeline import Pipeline
+        from levtop.store import HistoryStore
+
+        sim_url = self.mode.sim_url
+        if self.mode.kind == "demo":
+            from levtop.sim.server import Simulator
+
+            self.simulator = Simulator(scenario=self.mode.scenario, seed=self.mode.seed, speed=self.mode.speed,
+                                       assets=self.watchlist_assets, start_ms=self.mode.start_ms, port=0,
+                                       lead_ms=DEMO_LEAD_MS)
+            await self.simulator.start()
+            sim_url = self.simulator.base_url
+        if self.store is None:
+            if self.mode.kind == "live":
+                store, warnings = await asyncio.to_thread(
+                    HistoryStore.load, self.config.data_dir, int(self.config.store.retention_days * DAY))
+                for warning in warnings:
+                    self.notify(warning, title="history", severity="warning", timeout=15)
+                self.store = store
+                self.set_interval(self.config.store.flush_interval_s, self.save_history)
+            else:
+                self.store = HistoryStore(retention_ms=int(self.config.store.retention_days * DAY))
+        demo = self.mode.kind == "demo"
+        self.pipeline = Pipeline(self.config, self.store, assets=self.watchlist_assets, sim_url=sim_url,
+                                 rate_limit=not demo, backfill_days=DEMO_BACKFILL_DAYS if demo else 30.0)
+        for runnable in self.pipeline.runnables():
+            self.run_worker(runnable.run(), name=runnable.name, group="sources", exit_on_error=False)
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def save_history(self) -> None:
+        if self.store is not None and self.store.directory is not None:
+            try:
+                self.store.save()
+            except OSError as exc:
+                self.call_from_thread(self.notify, f"cannot write history: {exc.strerror or exc}",
+                                      title="history", severity="error", timeout=30)
+
+    def refresh_view_if_changed(self, force: bool = False) -> None:
+        if self.store is None or (self.paused and not force):
+            return
+        health = self.pipeline.health if self.pipeline else None
+        versions = (self.store.version, health.version if health else 0, self.selected, self.window,
+                    tuple(self.watchlist_assets), self.store.newest_ts)
+        if versions == self._seen_versions and not force:
+            return
+        self._seen_versions = versions
+        series = self.store.series_map(self.watchlist_assets)
+        self._build_view(series, self.store.newest_ts)
+
+    @work(thread=True, exclusive=True, group="view", exit_on_error=False)
+    def _build_view(self, series, now) -> None:
+        health = self.pipeline.health.snapshot() if self.pipeline else {}
+        notes = {v.name: v.liquidation_note for v in self.pipeline.venues.values()
+                 if v.liquidation_note} if self.pipeline else {}
+        view = self.builder.build_from_series(series, now, self.watchlist_assets, self.selected, self.window,
+                                              health, notes=notes)
+        self.call_from_thread(self.apply_view, view)
+
+    def apply_view(self, view: MarketView) -> None:
+        self.view_model = view
+        for panel in self.query(Panel):
+            panel.show(view)
+            panel.stale_reason = self._stale_reason(type(panel), view)
+        self.query_one(StatusBar).show(view)
+        self.query_one(Watchlist).show(view)
+
+    def _stale_reason(self, panel_type: type, view: MarketView) -> str:
+        problems = []
+        for source in PANEL_SOURCES.get(panel_type, ()):
+            health = view.health.get(source)
+            if health is not None and health.status.value in ("STALE", "DOWN"):
+                problems.append(f"{source} {health.status.value}")
+        return ", ".join(problems)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state is WorkerState.ERROR and worker.name not in self._error_notified:
+            # One notice per failing worker: a source that keeps failing must not become a storm.
+            self._error_notified.add(worker.name)
+            log.error("worker %s failed", worker.name, exc_info=worker.error)
+            self.notify(f"{worker.name}: {worker.error}", title="stopped", severity="error", timeout=20)
+
+    async def on_unmount(self) -> None:
+        await self.shutdown_data()
+
+    async def shutdown_data(self) -> None:
+        self.workers.cancel_group(self, "sources")
+        if self.pipeline is not None:
+            await self.pipeline.close()
+        if self.simulator is not None:
+            await self.simulator.stop()
+            self.simulator = None
+        if self.store is not None and self.store.directory is not None and self.mode.kind == "live":
+            try:
+                await asyncio.to_thread(self.store.save)
+            except OSError:
+                log.exception("saving history at exit failed")
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def watch_selected(self) -> None:
+        self.refresh_view_if_changed(force=True)
+
+    def watch_window(self) -> None:
+        self.refresh_view_if_changed(force=True)
+
+    def watch_paused(self, paused: bool) -> None:
+        self.sub_title = "paused" if paused else ""
+        if not paused:
+            self.refresh_view_if_changed(force=True)
+
+    def on_watchlist_selected(self, message: Watchlist.Selected) -> None:
+        if message.asset != self.selected:
+            self.selected = message.asset
+
+    def _move(self, step: int) -> None:
+        assets = self.watchlist_assets
+        index = assets.index(self.selected) if self.selected in assets else 0
+        self.selected = assets[(index + step) % len(assets)]
+
+    def action_next_asset(self) -> None:
+        self._move(1)
+
+    def action_previous_asset(self) -> None:
+        self._move(-1)
+
+    def action_jump(self, number: int) -> None:
+        if 0 < number <= len(self.watchlist_assets):
+            self.selected = self.watchlist_assets[number - 1]
+
+    def action_shorter_window(self) -> None:
+        self.window = WINDOWS[max(0, WINDOWS.index(self.window) - 1)]
+
+    def action_longer_window(self) -> None:
+        self.window = WINDOWS[min(len(WINDOWS) - 1, WINDOWS.index(self.window) + 1)]
+
+    def theme_names(self) -> list[str]:
+        return [n for n in self._theme_names if n in self.available_themes]
+
+    def action_cycle_theme(self) -> None:
+        names = self.theme_names()
+        self.set_theme(names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0])
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.notify(f"theme: {name}", timeout=2)
+        self._save_setting("theme", name)
+
+    def _save_setting(self, key: str, value) -> None:
+        if not self.persist_settings:
+            return
+        try:
+            save_setting(self.config.path, key, value)
+        except (ConfigError, OSError) as exc:
+            self.notify(f"not saved: {exc}", title="config", severity="warning", timeout=10)
+
+    def select_asset(self, asset: str) -> None:
+        if asset in self.watchlist_assets:
+            self.selected = asset
+
+    def remove_asset(self, asset: str) -> None:
+        if asset not in self.watchlist_assets or len(self.watchlist_assets) == 1:
+            return
+        self.watchlist_assets.remove(asset)
+        if self.selected == asset:
+            self.selected = self.watchlist_assets[0]
+        self._save_setting("assets", list(self.watchlist_assets))
+        self.restart_sources()
+
+    def add_asset(self, asset: str) -> None:
+        asset = asset.strip().upper()
+        venues = self.pipeline.venues.values() if self.pipeline else []
+        markets = [v for v in venues if v.exchange is not None and getattr(v.exchange, "markets", None)]
+        if asset in self.watchlist_assets:
+            self.select_asset(asset)
+            return
+        if markets and not any(f"{asset}/USDT:USDT" in v.exchange.markets for v in markets):
+            self.notify(f"{asset} is not listed on {', '.join(v.name for v in markets)}", title="unknown asset",
+                        severity="warning", timeout=6)
+            return
+        if not markets and not is_valid_asset(asset):
+            self.notify(f"'{asset}' is not an asset symbol", title="unknown asset", severity="warning", timeout=6)
+            return
+        self.watchlist_assets.append(asset)
+        self.selected = asset
+        self._save_setting("assets", list(self.watchlist_assets))
+        self.restart_sources()
+
+    def restart_sources(self) -> None:
+        """Follow a changed watchlist: stop the sources and start them again for the new list."""
+        if not self._watch_data or self.mode.kind == "demo":
+            # The demo's simulator models a fixed set of assets; its watchlist is not rebuilt.
+            self.refresh_view_if_changed(force=True)
+            return
+        self.workers.cancel_group(self, "sources")
+        old = self.pipeline
+        self.pipeline = None
+
+        async def restart() -> None:
+            if old is not None:
+                await old.close()
+            await self._start_sources()
+
+        self.run_worker(restart(), name="restart", group="setup", exit_on_error=False)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify("paused: the view is frozen, data keeps coming" if self.paused else "resumed", timeout=3)
+
+    def action_refresh_now(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.refresh_now()
+        self.refresh_view_if_changed(force=True)
+
+    def action_help(self) -> None:
+        from levtop.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_explain(self) -> None:
+        from levtop.screens.explain import ExplainScreen
+
+        if self.view_model is not None:
+            self.push_screen(ExplainScreen(self.view_model, self.builder.thresholds))
+
+    def action_zoom(self) -> None:
+        from levtop.screens.zoom import ZoomScreen
+
+        focused = self.focused
+        panel = focused if isinstance(focused, Panel) else next(
+            (p for p in self.query(Panel) if p.has_focus_within), None)
+        if panel is None or self.store is None:
+            self.notify("focus a panel first (tab), then z", timeout=3)
+            return
+        self.push_screen(ZoomScreen(type(panel), self))

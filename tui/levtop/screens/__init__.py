@@ -1,0 +1,1 @@
+"""Full-screen views pushed over the dashboard: help, explain, zoom."""

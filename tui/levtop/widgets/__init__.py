@@ -1,0 +1,1 @@
+"""The Textual widgets: one panel per file. Widgets only render the view model (levtop.view)."""

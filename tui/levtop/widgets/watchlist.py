@@ -1,0 +1,73 @@
+"""The watchlist: each asset with its phase glyph, price and OI 24h change."""
+
+from __future__ import annotations
+
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from levtop import fmt
+from levtop.view import MarketView, WatchRow
+from levtop.widgets.glyphs import PHASE_COLOUR, PHASE_GLYPH
+
+
+def row_markup(row: WatchRow, compact: bool) -> str:
+    glyph = f"[{PHASE_COLOUR.get(row.phase, '$text')}]{PHASE_GLYPH.get(row.phase, '?')}[/]"
+    if compact:
+        return f"{glyph} [b]{row.asset}[/]"
+    change = row.oi_change_24h
+    arrow = "" if change is None else ("▲" if change > 0 else "▼" if change < 0 else "•")
+    change_text = "OI n/a" if change is None else f"OI {arrow}{fmt.pct(abs(change), 1, signed=False)}"
+    phase = f"[{PHASE_COLOUR.get(row.phase, '$text')}]{row.phase.lower()}[/]"
+    return f"{glyph} [b]{row.asset}[/] {phase}\n  [$text-muted]{change_text}[/]"
+
+
+class Watchlist(OptionList):
+    DEFAULT_CSS = """
+    Watchlist {
+        width: 22;
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        padding: 0;
+    }
+    Watchlist.-compact { width: 12; }
+    Watchlist:focus { border: round $accent; }
+    """
+
+    class Selected(Message):
+        def __init__(self, asset: str) -> None:
+            super().__init__()
+            self.asset = asset
+
+    compact: reactive[bool] = reactive(False)
+
+    def on_mount(self) -> None:
+        self.border_title = "Watchlist"
+
+    def watch_compact(self, compact: bool) -> None:
+        self.set_class(compact, "-compact")
+
+    def show(self, view: MarketView) -> None:
+        highlighted = self.highlighted
+        prompts = [row_markup(row, self.compact) for row in view.watchlist]
+        current = [str(self.get_option_at_index(i).prompt) for i in range(self.option_count)]
+        if current != prompts:
+            self.clear_options()
+            self.add_options([Option(p, id=row.asset) for p, row in zip(prompts, view.watchlist)])
+        assets = [row.asset for row in view.watchlist]
+        if view.selected.asset in assets:
+            index = assets.index(view.selected.asset)
+            if index != highlighted:
+                self.highlighted = index
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Selected(event.option.id))
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Selected(event.option.id))
