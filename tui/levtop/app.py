@@ -130,6 +130,8 @@ class LevtopApp(App):
         self._error_notified: set[str] = set()
         self._theme_names: list[str] = []
         self.persist_settings = persist_settings
+        # Before the first frame, so that nothing is ever drawn in another theme's colours.
+        self._theme_warnings = self._register_themes()
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -151,26 +153,30 @@ class LevtopApp(App):
         return dict(SEMANTIC_DEFAULTS)
 
     def on_mount(self) -> None:
-        self._register_themes()
-        self.query_one(StatusBar).badge = {"demo": "DEMO", "sim": "SIM"}.get(self.mode.kind, "")
+        for warning in self._theme_warnings:
+            self.notify(warning, title="theme not loaded", severity="warning")
+        bar = self.query_one(StatusBar)
+        bar.badge = {"demo": "DEMO", "sim": "SIM", "replay": "REPLAY"}.get(self.mode.kind, "")
+        if not self._watch_data:
+            bar.no_sources_text = "recorded data, no live sources"
         self._apply_size(self.size.width, self.size.height)
         if self._watch_data:
             self.start_data()
         self.set_interval(0.5, self.refresh_view_if_changed)
 
-    def _register_themes(self) -> None:
+    def _register_themes(self) -> list[str]:
+        """Register levtop's and the user's themes and choose the configured one; returns the
+        warnings for theme files that did not load (shown once the app is up)."""
         for theme in builtin_themes():
             self.register_theme(theme)
         mine, warnings = user_themes(self.config.path.parent)
         for theme in mine:
             self.register_theme(theme)
-        for warning in warnings:
-            self.notify(warning, title="theme not loaded", severity="warning")
         self._theme_names = [t.name for t in builtin_themes()] + [t.name for t in mine] + [
             name for name in self.available_themes if not name.startswith("levtop-") and name not in
             {t.name for t in mine}]
-        wanted = self.config.theme if self.config.theme in self.available_themes else DEFAULT_THEME
-        self.theme = wanted
+        self.theme = self.config.theme if self.config.theme in self.available_themes else DEFAULT_THEME
+        return warnings
 
     def on_resize(self, event) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -211,12 +217,21 @@ class LevtopApp(App):
             else:
                 self.store = HistoryStore(retention_ms=int(self.config.store.retention_days * DAY))
         demo = self.mode.kind == "demo"
+        if demo:
+            speed = self.mode.speed
+        elif sim_url:
+            from levtop.pipeline import sim_speed
+
+            speed = await sim_speed(sim_url)
+        else:
+            speed = 1.0
         self.pipeline = Pipeline(self.config, self.store, assets=self.watchlist_assets, sim_url=sim_url,
-                                 rate_limit=not demo, backfill_days=DEMO_BACKFILL_DAYS if demo else 30.0)
+                                 rate_limit=not demo, backfill_days=DEMO_BACKFILL_DAYS if demo else 30.0,
+                                 time_scale=speed)
         for runnable in self.pipeline.runnables():
             self.run_worker(runnable.run(), name=runnable.name, group="sources", exit_on_error=False)
 
-    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False, description="save history")
     def save_history(self) -> None:
         if self.store is not None and self.store.directory is not None:
             try:
@@ -237,7 +252,9 @@ class LevtopApp(App):
         series = self.store.series_map(self.watchlist_assets)
         self._build_view(series, self.store.newest_ts)
 
-    @work(thread=True, exclusive=True, group="view", exit_on_error=False)
+    # A fixed description: by default Textual describes a worker by the repr of its arguments,
+    # which here would print every numpy array of the store twice a second.
+    @work(thread=True, exclusive=True, group="view", exit_on_error=False, description="build the view")
     def _build_view(self, series, now) -> None:
         health = self.pipeline.health.snapshot() if self.pipeline else {}
         notes = {v.name: v.liquidation_note for v in self.pipeline.venues.values()

@@ -26,6 +26,7 @@ from levtop.store import HistoryStore
 log = logging.getLogger(__name__)
 
 MARKET_SOURCES = ("fear_greed", "stablecoins")
+MIN_POLL_S = 1.0
 BINANCE_SPOT_ORIGIN = "https://api.binance.com"
 
 
@@ -45,6 +46,19 @@ def sim_endpoints(url: str) -> dict[str, dict[str, str]]:
         "fear_greed": {"url": rest},
         "stablecoins": {"url": rest},
     }
+
+
+async def sim_speed(url: str) -> float:
+    """The speed of a running `levtop sim` (sim seconds per real second), 1.0 if it won't say."""
+    from levtop.sources.http import get_json, new_session
+
+    try:
+        async with new_session(timeout_s=5.0) as session:
+            clock = await get_json(session, url.rstrip("/") + "/_sim/clock")
+        speed = float(clock["speed"])
+        return speed if speed > 0 else 1.0
+    except Exception:  # noqa: BLE001 - an older or foreign server: poll in real time
+        return 1.0
 
 
 def venue_class(name: str) -> type[Venue]:
@@ -69,16 +83,22 @@ class Pipeline:
     def __init__(self, config: Config, store: HistoryStore, *, assets: Sequence[str] | None = None,
                  sim_url: str | None = None, health: HealthBoard | None = None,
                  backfill_days: float = 30.0, on_samples: Callable[[list[Sample]], None] | None = None,
-                 rate_limit: bool = True):
+                 rate_limit: bool = True, time_scale: float = 1.0,
+                 backfill_only: frozenset[str] | None = None):
         self.config = config
         self.store = store
         self.assets = tuple(assets or config.assets)
         self.health = health or HealthBoard()
         self.backfill_ms = int(backfill_days * DAY)
         self.endpoints = sim_endpoints(sim_url) if sim_url else config.sources
+        self.backfill_only = backfill_only
         self.on_samples = on_samples
         # Off only for an in-process simulator: nothing to protect, and backfill is instant.
         self.rate_limit = rate_limit
+        # A simulator's clock runs `time_scale` times faster than ours: poll as often in its
+        # time as we would in real time (5-minute history every 5 sim-minutes), but never
+        # more than once a second.
+        self.poll_s = {name: max(MIN_POLL_S, seconds / time_scale) for name, seconds in config.poll_s.items()}
         self.wake = asyncio.Event()
         self.venues: dict[str, Venue] = {}
         self.gates = {name: SourceGate() for name in MARKET_SOURCES}
@@ -99,8 +119,10 @@ class Pipeline:
     def _make_venue(self, name: str) -> Venue:
         urls = self.endpoints[name]
         extra = {BINANCE_SPOT_ORIGIN: urls["spot"]} if name == "binance" and "spot" in urls else None
-        return venue_class(name)(urls["rest"], urls["ws"], self.assets, self.sink, self.health, extra_origins=extra,
-                                 rate_limit=self.rate_limit)
+        venue = venue_class(name)(urls["rest"], urls["ws"], self.assets, self.sink, self.health,
+                                  extra_origins=extra, rate_limit=self.rate_limit)
+        venue.backfill_only = self.backfill_only
+        return venue
 
     async def start(self) -> None:
         """Connect every venue and find the watched assets on it; failures show in health."""
@@ -163,7 +185,7 @@ class Pipeline:
         return len(samples)
 
     def market_jobs(self) -> list[Job]:
-        poll = self.config.poll_s
+        poll = self.poll_s
         return [
             Job("fear_greed", "fng", poll["fear_greed"], lambda: self.fetch_fear_greed(days=3)),
             Job("stablecoins", "stablecoincharts", poll["stablecoins"], self.fetch_stablecoins),
@@ -173,7 +195,7 @@ class Pipeline:
 
     async def backfill(self) -> None:
         """History for every source, from what is stored (or the backfill window) to now."""
-        days = max(3, int(self.backfill_ms // DAY))
+        days = max(30, int(self.backfill_ms // DAY))
         tasks = [self._guarded("fear_greed", "fng", self.fetch_fear_greed(days=days)),
                  self._guarded("stablecoins", "stablecoincharts", self.fetch_stablecoins())]
         tasks += [self._guarded(v.name, "backfill", self.backfill_venue(v)) for v in self.ready_venues()]
@@ -206,7 +228,7 @@ class Pipeline:
     async def poll_once(self) -> None:
         jobs = self.market_jobs()
         for venue in self.ready_venues():
-            jobs += venue.poll_jobs(self.config.poll_s)
+            jobs += venue.poll_jobs(self.poll_s)
         await asyncio.gather(*(self._guarded(job.source, job.endpoint, job.fetch()) for job in jobs))
 
     # -- running for good ----------------------------------------------------------------------
@@ -246,7 +268,7 @@ class Pipeline:
                 await self._guarded(name, "backfill", self.backfill_venue(venue))
 
         loops = [run_job(job, venue.gate, self.health, wake=self.wake, on_recover=recover)
-                 for job in venue.poll_jobs(self.config.poll_s)]
+                 for job in venue.poll_jobs(self.poll_s)]
         await asyncio.gather(*loops, venue.stream_liquidations())
 
     def refresh_now(self) -> None:

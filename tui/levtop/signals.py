@@ -804,6 +804,17 @@ def evaluate(samples: pl.DataFrame, asset: str, at: Sequence[int] | np.ndarray,
     return evaluate_inputs(inputs_from_frame(samples, asset), at, thresholds)
 
 
+def aggregate_peak(inp: AssetInputs, metric: str, start: int, end: int,
+                   thresholds: Thresholds | None = None) -> float | None:
+    """The highest aggregate of ``metric`` in [start, end], over as many venues as at ``end``."""
+    th = thresholds or Thresholds()
+    agg = _aggregate(inp, metric, int(th.fresh_oi_h * HOUR))
+    ts, total, count = agg.native()
+    _, now_count = agg.level(np.array([end], dtype=np.int64))
+    points = _comparable_points(ts, total, count, start, end, int(now_count[0]))
+    return float(points.max()) if points.size else None
+
+
 def all_flushes(inp: AssetInputs, until: int, thresholds: Thresholds | None = None) -> list[Flush]:
     """Every flush up to ``until``, each with its trough before the next flush began."""
     th = thresholds or Thresholds()

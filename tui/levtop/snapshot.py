@@ -18,9 +18,12 @@ from levtop.signals import SIGNAL_NAMES, Verdict, evaluate_inputs, inputs_from_s
 from levtop.sources.health import SourceHealth, Status
 from levtop.store import HistoryStore
 
-# Enough history for every signal's window (72h OI, 14d stablecoins) without paging through a
-# month of 5-minute points on every snapshot.
-SNAPSHOT_BACKFILL_DAYS = 15.0
+# Enough 5-minute history for every venue-side window (72h for the OI signals) without paging
+# through a month of points at each venue's rate limit; Fear & Greed and the stablecoin supply
+# come with their own daily history.
+SNAPSHOT_BACKFILL_DAYS = 4.0
+SNAPSHOT_HISTORY = frozenset({"oi_base", "oi_usd", "funding_8h"})
+"""The history the signals need; long/short and volumes are read from the latest poll."""
 
 
 @dataclass
@@ -78,11 +81,13 @@ async def take_snapshot(config: Config, store: HistoryStore, assets: Sequence[st
         received += len(samples)
 
     pipeline = Pipeline(config, store, assets=assets, sim_url=sim_url, backfill_days=SNAPSHOT_BACKFILL_DAYS,
-                        on_samples=count)
+                        on_samples=count, backfill_only=SNAPSHOT_HISTORY)
     deadline = time.monotonic() + timeout_s
 
     async def gather_everything() -> None:
         await pipeline.start()
+        # History first: the venues resume history from the newest point they have seen, so a
+        # poll landing first would leave the backfill nothing to fill.
         await pipeline.backfill()
         await pipeline.poll_once()
 

@@ -301,9 +301,12 @@ class BinanceVenue(Venue):
         stored = 0
         failures: list[FetchError] = []
         for listing in self.listings.values():
-            steps = [partial(self._backfill_stats, s) for s in STATS_SERIES]
-            steps += [self._backfill_funding, partial(self._backfill_klines, PERP_KLINES)]
-            if listing.asset not in self.spot_unlisted:
+            steps = [partial(self._backfill_stats, s) for s in STATS_SERIES if self.wants(s.metric)]
+            if self.wants("funding_8h"):
+                steps.append(self._backfill_funding)
+            if self.wants(PERP_KLINES.metric):
+                steps.append(partial(self._backfill_klines, PERP_KLINES))
+            if listing.asset not in self.spot_unlisted and self.wants(SPOT_KLINES.metric):
                 steps.append(partial(self._backfill_klines, SPOT_KLINES))
             for step in steps:
                 try:

@@ -205,20 +205,23 @@ class BybitVenue(Venue):
         def since(metric: str) -> int:
             return self.since(newest, listing.asset, metric, now_ms, window_ms)
 
-        oi_since = since("oi_base")
-        perp_since = since("perp_volume_usd")
+        oi_since = since("oi_base") if self.wants("oi_base") else now_ms
+        perp_since = since("perp_volume_usd") if self.wants("perp_volume_usd") else now_ms
         # Perp candles also price the OI history in USD, so they reach back to the older start.
         stored, opens = await self._backfill_klines("linear", listing.venue_id, listing.asset, "perp_volume_usd",
                                                     min(oi_since, perp_since), perp_since, now_ms)
-        spot = await self._spot_pairs()
+        spot = await self._spot_pairs() if self.wants("spot_volume_usd") else {}
         if listing.asset in spot:
             spot_since = since("spot_volume_usd")
             stored += (await self._backfill_klines("spot", spot[listing.asset], listing.asset, "spot_volume_usd",
                                                    spot_since, spot_since, now_ms))[0]
-        stored += await self._backfill_open_interest(listing, oi_since, now_ms, opens)
-        ratio_since = max(since("long_short_ratio"), ACCOUNT_RATIO_FIRST_MS)
-        stored += await self._backfill_account_ratio(listing, ratio_since, now_ms)
-        stored += await self._backfill_funding(listing, since("funding_8h"), now_ms)
+        if self.wants("oi_base"):
+            stored += await self._backfill_open_interest(listing, oi_since, now_ms, opens)
+        if self.wants("long_short_ratio"):
+            ratio_since = max(since("long_short_ratio"), ACCOUNT_RATIO_FIRST_MS)
+            stored += await self._backfill_account_ratio(listing, ratio_since, now_ms)
+        if self.wants("funding_8h"):
+            stored += await self._backfill_funding(listing, since("funding_8h"), now_ms)
         return stored
 
     async def _backfill_klines(self, category: str, symbol: str, asset: str, metric: str,

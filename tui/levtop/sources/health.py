@@ -118,7 +118,11 @@ class HealthBoard:
         if not active:
             why = next((ep.last_error for ep in endpoints.values() if ep.last_error), None)
             return SourceHealth(source, Status.NA, None, why, None, detail)
-        worst = max(active.values(), key=lambda st: _RANK[st])
+        # An endpoint that has not answered yet (and is not overdue or failing) says nothing
+        # either way; a source is LIVE only once data has arrived.
+        reported = {name: st for name, st in active.items()
+                    if st != Status.LIVE or endpoints[name].last_ok_ms is not None}
+        worst = max(reported.values(), key=lambda st: _RANK[st]) if reported else Status.STALE
         oks = [ep.last_ok_ms for ep in endpoints.values() if ep.last_ok_ms is not None]
         failing = [ep for name, ep in endpoints.items() if detail[name] == Status.DOWN]
         latest_error = max(failing, key=lambda ep: ep.last_error_ms or 0) if failing else None

@@ -342,6 +342,8 @@ class OkxVenue(Venue):
             for history in series:
                 if history is TOP_LS_RATIO and not self.top_traders_served:
                     continue
+                if not any(self.wants(metric) for metric in SERIES_METRICS[history.name]):
+                    continue
                 if history is SPOT_CANDLES and listing.asset in self.spot_unlisted:
                     continue
                 try:

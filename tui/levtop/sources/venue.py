@@ -129,6 +129,8 @@ class Venue:
         self.unlisted: list[str] = []
         self.server_time_ms: int | None = None
         """The venue's newest server time seen in any payload: "now" for backfills."""
+        self.backfill_only: frozenset[str] | None = None
+        """When set, backfills fetch only the history of these metrics (a quick snapshot)."""
         self._seen = RecentKeys()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -232,6 +234,10 @@ class Venue:
         raise NotImplementedError
 
     # -- shared machinery ----------------------------------------------------------------------
+
+    def wants(self, metric: str) -> bool:
+        """Whether a backfill should fetch this metric's history."""
+        return self.backfill_only is None or metric in self.backfill_only
 
     def since(self, newest: NewestLookup, asset: str, metric: str, now_ms: int, window_ms: int) -> int:
         """Where a backfill of one series starts: just after what is stored, within the window."""

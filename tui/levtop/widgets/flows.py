@@ -44,12 +44,19 @@ def signed_change(fraction: float | None, digits: int = 2, gap: str = " ") -> st
 
 
 def supply_ticks(values: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Three y ticks across the line's range, labelled in dollars ('$170.3B')."""
+    """The latest value as the one y tick, labelled in dollars ('$170.3B').
+
+    One only: with more, plotext drops whichever does not fit the chart's rows, and which one it
+    dropped was not stable from run to run. The title carries the range."""
     if not values:
         return (), ()
-    low, high = min(values), max(values)
-    ticks = (low,) if high == low else (low, (low + high) / 2, high)
-    return ticks, tuple(fmt.usd(t) for t in ticks)
+    return (values[-1],), (fmt.usd(values[-1]),)
+
+
+def supply_title(values: tuple[float, ...]) -> str:
+    if not values:
+        return "Stablecoin supply · 30d"
+    return f"Stablecoin supply · 30d · {fmt.usd(min(values))}–{fmt.usd(max(values))}"
 
 
 def share_bar(spot_share: float | None, width: int) -> str:
@@ -112,7 +119,7 @@ class FlowsPanel(Panel):
             block.refresh()
         ticks, labels = supply_ticks(flows.supply_line.values)
         self.query_one(HistoryChart).draw(ChartSpec(
-            flows.supply_line, view.now, 30 * DAY, "Stablecoin supply · 30d", "accent",
+            flows.supply_line, view.now, 30 * DAY, supply_title(flows.supply_line.values), "accent",
             y_ticks=ticks, y_labels=labels,
         ))
         show_sparkline(self.query_one(Sparkline), flows.supply_line)

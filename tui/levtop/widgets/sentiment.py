@@ -237,8 +237,8 @@ class SentimentPanel(Panel):
             block.refresh()
         self.query_one(HistoryChart).draw(ChartSpec(
             sentiment.line, view.now, 30 * DAY, "Fear & Greed · 30d", "accent",
-            y_ticks=(0, sentiment.fear_max, sentiment.greed_above, 100),
-            y_labels=("0", f"{sentiment.fear_max:g}", f"{sentiment.greed_above:g}", "100"),
+            # The zones are the guide lines (and the gauge above names them): custom tick labels
+            # here came out differently from run to run, as plotext drops the ones that do not fit.
             y_limits=(0, 100), guides=((sentiment.fear_max, "good"), (sentiment.greed_above, "bad")),
         ))
         show_sparkline(self.query_one(Sparkline), sentiment.line)

@@ -17,6 +17,8 @@ from levtop.widgets.glyphs import HEALTH_COLOUR, HEALTH_GLYPH, STATE_COLOUR, STA
 
 GATE_LABEL = {"oi_level": "OI level", "oi_rebuild": "OI rebuild", "funding": "funding",
               "stablecoins": "stables", "sentiment": "F&G"}
+COMPACT_GATE_LABEL = {"oi_level": "OI", "oi_rebuild": "rebuild", "funding": "funding",
+                      "stablecoins": "stables", "sentiment": "F&G"}
 SOURCE_LABEL = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "fear_greed": "F&G", "stablecoins": "Llama"}
 
 
@@ -53,6 +55,8 @@ class StatusBar(Widget):
 
     badge: reactive[str] = reactive("")
     compact: reactive[bool] = reactive(False)
+    no_sources_text: str = "connecting…"
+    """Shown where the sources' health goes before any source has reported."""
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -84,7 +88,7 @@ class StatusBar(Widget):
         for name in GATE_SIGNALS:
             sig = verdict.signals[name] if verdict else None
             state = sig.state if sig else "unknown"
-            label = GATE_LABEL[name]
+            label = (COMPACT_GATE_LABEL if self.compact else GATE_LABEL)[name]
             value = "" if self.compact else f" {gate_value(name, sig.value if sig else None)}"
             chips.append(f"[{STATE_COLOUR[state]}]{STATE_GLYPH[state]} {label}{value}[/]")
         self.query_one("#gates", Static).update("  ".join(chips))
@@ -94,6 +98,6 @@ class StatusBar(Widget):
             label = SOURCE_LABEL.get(name, name)
             word = "" if (self.compact and status == "LIVE") else f" {status}"
             sources.append(f"[{HEALTH_COLOUR[status]}]{HEALTH_GLYPH[status]} {label}{word}[/]")
-        self.query_one("#sources", Static).update("  ".join(sources) or "[$text-muted]connecting…[/]")
+        self.query_one("#sources", Static).update("  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]")
         clock = f"data {fmt.utc(view.now)} UTC" if view.now else "no data yet"
         self.query_one("#clock", Static).update(clock)

@@ -32,7 +32,7 @@ class Watchlist(OptionList):
         border-title-color: $text-muted;
         padding: 0;
     }
-    Watchlist.-compact { width: 12; }
+    Watchlist.-compact { width: 14; }
     Watchlist:focus { border: round $accent; }
     """
 
