@@ -49,7 +49,10 @@ async def shoot(name: str, scenario: str, offset: int, theme: str, size: tuple[i
                 break
         await pilot.pause(0.5)
         path = HERE / f"{name}.svg"
-        app.save_screenshot(filename=path.name, path=str(HERE))
+        svg = app.export_screenshot()
+        # Without xml:space="preserve" some renderers (rsvg-convert) collapse the spaces
+        # between styled spans.
+        path.write_text(svg.replace("<svg ", '<svg xml:space="preserve" ', 1), encoding="utf-8")
     return path
 
 
