@@ -48,6 +48,8 @@ class Watchlist(OptionList):
 
     def watch_compact(self, compact: bool) -> None:
         self.set_class(compact, "-compact")
+        # "Watchlist" does not fit the compact width.
+        self.border_title = "Assets" if compact else "Watchlist"
 
     def show(self, view: MarketView) -> None:
         highlighted = self.highlighted
