@@ -54,6 +54,7 @@ def test_unknown_metrics_are_skipped_with_a_warning(tmp_path):
         ("1,binance,BTC,funding_8h,inf\n", ":2: bad value 'inf': expected a finite number"),
         ("1,binance,BTC,funding_8h,\n", ":2: bad value ''"),
         ("1,binance,BTC,,0.1\n", ":2: empty metric"),
+        (",,,fear_greed,\n", ":2: bad ts ''"),  # empty cells are nulls to polars: caught, not stored
         ("1,binance,BTC,funding_8h,0.1\n1,binance,BTC,funding_8h,0.2\n", ":3: same ts, venue, asset and metric as line 2 with a different value"),
     ],
 )

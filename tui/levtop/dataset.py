@@ -84,8 +84,9 @@ def read_dataset_file(file: Path) -> tuple[pl.DataFrame, list[str]]:
     )
     problems = frame.with_columns(
         pl.when(pl.col("ts_parsed").is_null())
+        # fill_null: pl.format of a null is null, which would let an empty cell through.
         .then(pl.format("bad ts '{}': expected integer milliseconds or ISO 8601 UTC like 2022-11-08T00:00:00Z",
-                        pl.col("ts").cast(pl.String)))
+                        pl.col("ts").cast(pl.String).fill_null("")))
         .when(~pl.col("venue").cast(pl.String).str.contains(_VENUE_PATTERN).fill_null(False))
         .then(pl.format("bad venue '{}': expected lower case like binance or market",
                         pl.col("venue").cast(pl.String).fill_null("")))
@@ -98,7 +99,7 @@ def read_dataset_file(file: Path) -> tuple[pl.DataFrame, list[str]]:
         .then(pl.format("bad value '{}': expected a number", pl.col("value").cast(pl.String).fill_null("")))
         .when(~pl.col("value_parsed").is_finite())
         .then(pl.format("bad value '{}': expected a finite number (not NaN or inf)",
-                        pl.col("value").cast(pl.String)))
+                        pl.col("value").cast(pl.String).fill_null("")))
         .otherwise(None)
         .alias("problem")
     ).filter(pl.col("problem").is_not_null())
