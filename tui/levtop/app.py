@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from dataclasses import dataclass
 
 from textual import work
@@ -40,6 +42,8 @@ WINDOWS = tuple(CHART_WINDOWS_MS)
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 WIDE_WIDTH = 160
+EXIT_DEADLINE_S = 8.0
+"""After SIGTERM/SIGHUP, the longest a clean exit (saving history) may take."""
 DEMO_BACKFILL_DAYS = 10.0
 """Enough for every signal's window (14d stablecoins come from DefiLlama's daily history anyway),
 and quick enough that the demo's panels fill within seconds."""
@@ -153,6 +157,7 @@ class LevtopApp(App):
         return dict(SEMANTIC_DEFAULTS)
 
     def on_mount(self) -> None:
+        self._handle_termination_signals()
         for warning in self._theme_warnings:
             self.notify(warning, title="theme not loaded", severity="warning")
         bar = self.query_one(StatusBar)
@@ -163,6 +168,22 @@ class LevtopApp(App):
         if self._watch_data:
             self.start_data()
         self.set_interval(0.5, self.refresh_view_if_changed)
+
+    def _handle_termination_signals(self) -> None:
+        """SIGTERM (a service stopping) and SIGHUP (the SSH session or tmux pane going away)
+        save history and exit, instead of leaving the app spinning on a dead terminal."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signum, self._terminate, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests) or a platform without signals
+
+    def _terminate(self, signum: int) -> None:
+        log.info("exiting on signal %s", signal.Signals(signum).name)
+        # If a clean exit cannot finish (a terminal that no longer takes output), do not hang.
+        asyncio.get_running_loop().call_later(EXIT_DEADLINE_S, os._exit, 128 + signum)
+        self.exit(return_code=0)
 
     def _register_themes(self) -> list[str]:
         """Register levtop's and the user's themes and choose the configured one; returns the
