@@ -173,7 +173,42 @@ async def test_a_tiny_terminal_asks_to_be_enlarged_and_resizes_do_not_crash():
         await settle(pilot, app)
         assert app.screen.has_class("-too-small")
         assert "Enlarge the terminal" in str(app.query_one("#too-small").render())
-        for width, height in [(80, 24), (59, 30), (200, 60), (61, 19), (120, 40)] * 4:
-            await pilot.resize_terminal(width, height)
-            await pilot.pause()
+        # 100 resizes in a burst, as a window being dragged: posted the way Pilot.resize_terminal
+        # does, without waiting for the screen after each one.
+        from textual.events import Resize
+        from textual.geometry import Size
+
+        for width, height in [(80, 24), (59, 30), (200, 60), (61, 19), (120, 40)] * 20:
+            app._driver._size = Size(width, height)
+            app.post_message(Resize(Size(width, height), Size(width, height)))
+        await pilot.pause(1.0)
+        await pilot.resize_terminal(120, 40)
+        assert app.is_running
         assert not app.screen.has_class("-too-small")
+        assert all(not p.compact for p in app.query(Panel))
+
+
+async def test_an_unwritable_data_dir_shows_in_the_status_bar_and_the_app_keeps_running(tmp_path):
+    from levtop.pipeline import Pipeline
+    from levtop.store import HistoryStore
+
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data dir should be")  # root ignores chmod; this cannot be written
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        store = HistoryStore(directory=not_a_dir)
+        store.append(app.store.frame(since=app.store.newest_ts - 3_600_000))
+        app.store = store
+        app.pipeline = Pipeline(app.config, store)
+        app.save_history()
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.pipeline.health.source("history").status.value == "DOWN":
+                break
+        assert app.pipeline.health.source("history").status.value == "DOWN"
+        assert str(not_a_dir) in (app.pipeline.health.source("history").error or "")
+        app.refresh_view_if_changed(force=True)
+        await pilot.pause(0.5)
+        assert "History DOWN" in status_text(app)
+        assert app.is_running

@@ -134,6 +134,7 @@ class LevtopApp(App):
         self._error_notified: set[str] = set()
         self._theme_names: list[str] = []
         self.persist_settings = persist_settings
+        self._history_problem: str | None = None
         # Before the first frame, so that nothing is ever drawn in another theme's colours.
         self._theme_warnings = self._register_themes()
 
@@ -229,8 +230,13 @@ class LevtopApp(App):
             sim_url = self.simulator.base_url
         if self.store is None:
             if self.mode.kind == "live":
-                store, warnings = await asyncio.to_thread(
-                    HistoryStore.load, self.config.data_dir, int(self.config.store.retention_days * DAY))
+                retention = int(self.config.store.retention_days * DAY)
+                try:
+                    store, warnings = await asyncio.to_thread(HistoryStore.load, self.config.data_dir, retention)
+                except OSError as exc:
+                    # An unreadable data dir must not stop the monitor: run in memory, say so.
+                    store, warnings = HistoryStore(retention_ms=retention), []
+                    self._history_problem = f"cannot read {self.config.data_dir}: {exc.strerror or exc}"
                 for warning in warnings:
                     self.notify(warning, title="history", severity="warning", timeout=15)
                 self.store = store
@@ -249,17 +255,36 @@ class LevtopApp(App):
         self.pipeline = Pipeline(self.config, self.store, assets=self.watchlist_assets, sim_url=sim_url,
                                  rate_limit=not demo, backfill_days=DEMO_BACKFILL_DAYS if demo else 30.0,
                                  time_scale=speed)
+        if self._history_problem:
+            self._report_history(self._history_problem)
         for runnable in self.pipeline.runnables():
             self.run_worker(runnable.run(), name=runnable.name, group="sources", exit_on_error=False)
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False, description="save history")
     def save_history(self) -> None:
-        if self.store is not None and self.store.directory is not None:
-            try:
-                self.store.save()
-            except OSError as exc:
-                self.call_from_thread(self.notify, f"cannot write history: {exc.strerror or exc}",
-                                      title="history", severity="error", timeout=30)
+        if self.store is None or self.store.directory is None:
+            return
+        try:
+            self.store.save()
+        except OSError as exc:
+            # A full disk or an unwritable dir: keep running on what is in memory, and say so in
+            # the status bar until a save works again.
+            self.call_from_thread(self._report_history, f"cannot write {self.store.directory}: {exc.strerror or exc}")
+        else:
+            self.call_from_thread(self._report_history, None)
+
+    def _report_history(self, problem: str | None) -> None:
+        if self.pipeline is None:
+            self._history_problem = problem
+            return
+        if problem is None:
+            self.pipeline.health.ok("history", "disk")
+        else:
+            if problem != self._history_problem:
+                self.notify(problem + "; history is kept in memory meanwhile", title="history not saved",
+                            severity="error", timeout=30)
+            self.pipeline.health.failed("history", "disk", problem)
+        self._history_problem = problem
 
     def refresh_view_if_changed(self, force: bool = False) -> None:
         if self.store is None or (self.paused and not force):

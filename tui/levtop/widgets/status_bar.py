@@ -19,7 +19,8 @@ GATE_LABEL = {"oi_level": "OI level", "oi_rebuild": "OI rebuild", "funding": "fu
               "stablecoins": "stables", "sentiment": "F&G"}
 COMPACT_GATE_LABEL = {"oi_level": "OI", "oi_rebuild": "rebuild", "funding": "funding",
                       "stablecoins": "stables", "sentiment": "F&G"}
-SOURCE_LABEL = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "fear_greed": "F&G", "stablecoins": "Llama"}
+SOURCE_LABEL = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "fear_greed": "F&G", "stablecoins": "Llama",
+                "history": "History"}
 
 
 def gate_value(name: str, value: float | None) -> str:
