@@ -300,9 +300,8 @@ class Aggregate:
         ages = [s.age(at) for s in self.venues.values()]
         if not ages:
             return np.full(at.shape, np.nan)
-        stacked = np.vstack(ages)
-        with np.errstate(all="ignore"):
-            return np.where(np.all(np.isnan(stacked), axis=0), np.nan, np.nanmin(stacked, axis=0))
+        # fmin ignores NaN unless every venue is NaN (then NaN), without nanmin's warning.
+        return np.fmin.reduce(np.vstack(ages), axis=0)
 
 
 def _comparable_points(ts, total, count, lo: int, hi: int, ref_count: int) -> np.ndarray:
