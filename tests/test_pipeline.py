@@ -17,7 +17,7 @@ import pytest
 from levtop.config import Config
 from levtop.model import MINUTE
 from levtop.pipeline import Pipeline
-from levtop.signals import Thresholds, funding_signal, inputs_from_series
+from levtop.signals import Thresholds
 from levtop.sim.faults import FaultRule
 from levtop.sources.health import Status
 from levtop.store import HistoryStore

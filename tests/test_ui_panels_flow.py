@@ -16,7 +16,8 @@ from levtop.view import Line, MarketView, ViewBuilder
 from levtop.widgets.flows import FlowsPanel, share_bar, signed_change
 from levtop.widgets.liquidations import LiquidationsPanel, cascade_meter, clock, two_sided_bar
 from levtop.widgets.panel import Panel
-from levtop.widgets.sentiment import HistoryChart, SentimentPanel, first_fitting, gauge_bar
+from levtop.widgets.flow_parts import HistoryChart, first_fitting
+from levtop.widgets.sentiment import SentimentPanel, gauge_bar
 
 from ui_helpers import PHASE_AT, view_at
 

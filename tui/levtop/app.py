@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState

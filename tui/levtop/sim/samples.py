@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from levtop.model import ALL_ASSETS, DAY, HOUR, MARKET, MINUTE, SCHEMA, empty_frame
+from levtop.model import ALL_ASSETS, HOUR, MARKET, MINUTE, SCHEMA, empty_frame
 from levtop.sim.market import FUNDING_INTERVAL_H, Market
 
 LEVEL_PERIOD = 5 * MINUTE

@@ -13,7 +13,7 @@ from levtop import fmt
 from levtop.model import DAY
 from levtop.view import FlowsView, MarketView
 from levtop.widgets.panel import Panel
-from levtop.widgets.sentiment import (
+from levtop.widgets.flow_parts import (
     NO_DATA,
     ChartSpec,
     HistoryChart,
@@ -63,7 +63,7 @@ def share_bar(spot_share: float | None, width: int) -> str:
     """'spot 18% ███░░░░░░░ perp 82%': solid for spot, shaded for perp, so it reads without colour."""
     if spot_share is None:
         return first_fitting(width, [f"spot vs perp [$text-muted]n/a · {NO_DATA}[/]",
-                                     f"spot/perp [$text-muted]n/a[/]"])
+                                     "spot/perp [$text-muted]n/a[/]"])
     spot, perp = f"spot {spot_share:.0%}", f"perp {1 - spot_share:.0%}"
     bar_width = width - len(spot) - len(perp) - 2
     if bar_width < 4:

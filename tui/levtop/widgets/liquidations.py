@@ -18,10 +18,9 @@ from levtop import fmt
 from levtop.signals import Thresholds
 from levtop.view import LiquidationEvent, LiquidationsView, MarketView
 from levtop.widgets.panel import Panel
-from levtop.widgets.sentiment import NO_DATA, TextBlock, cells, first_fitting, spread
+from levtop.widgets.flow_parts import NO_DATA, TextBlock, cells, first_fitting, spread
 
-# The view model carries the signal's value and state but not its configured marks: draw the
-# defaults of design.md section 3.
+# The default marks, for a meter drawn without a view (the view carries the configured ones).
 _DEFAULTS = Thresholds()
 ELEVATED = _DEFAULTS.liquidations_elevated
 CASCADE = _DEFAULTS.liquidations_cascade
@@ -219,7 +218,7 @@ class LiquidationsPanel(Panel):
     def _largest(self, width: int) -> str:
         event = self.liquidations.largest_24h if self.liquidations is not None else None
         if event is None:
-            return f"[$text-muted]max 24h[/] n/a"
+            return "[$text-muted]max 24h[/] n/a"
         size = f"[b]{self._marks().get(event.venue, '')}{fmt.usd(event.usd)}[/]"
         side = SIDE_LABELS.get(event.side, event.side)
         return first_fitting(width, [
