@@ -265,9 +265,13 @@ class Pipeline:
             if lock.locked():
                 return
             async with lock:
+                venue.cursors.gaps.clear()
                 await self._guarded(name, "backfill", self.backfill_venue(venue))
 
-        loops = [run_job(job, venue.gate, self.health, wake=self.wake, on_recover=recover)
+        def gap_found() -> bool:
+            return bool(venue.cursors.gaps)
+
+        loops = [run_job(job, venue.gate, self.health, wake=self.wake, on_recover=recover, gap_found=gap_found)
                  for job in venue.poll_jobs(self.poll_s)]
         await asyncio.gather(*loops, venue.stream_liquidations())
 

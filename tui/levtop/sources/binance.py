@@ -47,7 +47,8 @@ FUNDING_ROWS = 1000
 PERP_KLINE_ROWS = 1500
 SPOT_KLINE_ROWS = 1000
 LATEST_STATS_POINTS = 12
-"""What a history poll asks for: the last hour of 5-minute points (gaps are backfill's job)."""
+"""What a history poll asks for at least: the last hour of 5-minute points (more when its
+cursor is further behind; a gap beyond one page is left to a backfill)."""
 LATEST_FUNDINGS = 3
 LATEST_KLINES = 3
 MARK_MAX_AGE_MS = 5 * MINUTE
@@ -109,9 +110,6 @@ class BinanceVenue(Venue):
         """Funding interval per venue symbol, where Binance adjusted it (8h otherwise)."""
         self.marks: dict[str, tuple[int, float]] = {}
         """The latest (ts, mark price) per asset, to price open interest in USD."""
-        self.history_newest: dict[tuple[str, str], int] = {}
-        """Newest ts each history endpoint delivered per (asset, endpoint) in this process: where
-        a backfill after an outage resumes, even after the polls stored newer current values."""
         self.spot_unlisted: set[str] = set()
         self._funding_info_failed = False
 
@@ -230,9 +228,10 @@ class BinanceVenue(Venue):
         """The last hour of one 5-minute statistic, per symbol; all symbols or nothing is stored."""
         samples: list[Sample] = []
         for listing in self.listings.values():
-            params = {"symbol": listing.venue_id, "period": STATS_PERIOD, "limit": LATEST_STATS_POINTS}
+            rows = self._rows_to_join(listing, series.endpoint, STATS_PERIOD_MS, LATEST_STATS_POINTS, STATS_ROWS)
+            params = {"symbol": listing.venue_id, "period": STATS_PERIOD, "limit": rows}
             parsed = series.parse(await self.call(series.method, params), listing.asset)
-            samples += self._history_seen(parsed, listing.asset, series.endpoint, STATS_PERIOD_MS)
+            samples += self._polled(parsed, listing.asset, series.endpoint, STATS_PERIOD_MS)
         return self.emit(samples)
 
     async def fetch_latest_funding(self) -> int:
@@ -240,9 +239,11 @@ class BinanceVenue(Venue):
         await self.refresh_funding_intervals()
         samples: list[Sample] = []
         for listing in self.listings.values():
-            payload = await self.call("fapiPublicGetFundingRate", {"symbol": listing.venue_id, "limit": LATEST_FUNDINGS})
+            step_ms = self._funding_interval_ms(listing)
+            rows = self._rows_to_join(listing, "fundingRate", step_ms, LATEST_FUNDINGS, FUNDING_ROWS)
+            payload = await self.call("fapiPublicGetFundingRate", {"symbol": listing.venue_id, "limit": rows})
             parsed = parse_funding_history(payload, {listing.venue_id: listing.asset}, self.funding_hours)
-            samples += self._history_seen(parsed, listing.asset, "fundingRate", self._funding_interval_ms(listing))
+            samples += self._polled(parsed, listing.asset, "fundingRate", step_ms)
         return self.emit(samples)
 
     async def fetch_latest_klines(self, source: KlineSource) -> int:
@@ -253,11 +254,12 @@ class BinanceVenue(Venue):
         now = await self.server_now()
         samples: list[Sample] = []
         for listing in listings:
-            params = {"symbol": listing.venue_id, "interval": "1h", "limit": LATEST_KLINES}
+            rows = self._rows_to_join(listing, source.endpoint, HOUR, LATEST_KLINES, source.rows)
+            params = {"symbol": listing.venue_id, "interval": "1h", "limit": rows}
             payload = await self._kline_call(source, listing, params)
             if payload is not None:
                 parsed = parse_klines(payload, listing.asset, source.metric, now, source.endpoint)
-                samples += self._history_seen(parsed, listing.asset, source.endpoint, HOUR)
+                samples += self._polled(parsed, listing.asset, source.endpoint, HOUR)
         return self.emit(samples)
 
     def _kline_listings(self, source: KlineSource) -> list[Listing]:
@@ -276,19 +278,17 @@ class BinanceVenue(Venue):
                 return None
             raise
 
-    def _history_seen(self, samples: list[Sample], asset: str, endpoint: str, poll_step_ms: int | None = None) -> list[Sample]:
-        """Note the newest history point. A backfill page always extends the history it pages
-        through; a poll (``poll_step_ms`` set) only when it joins what is known without a gap,
-        so that a later backfill still fills whatever lies between."""
-        if not samples:
-            return samples
+    def _rows_to_join(self, listing: Listing, endpoint: str, step_ms: int, least: int, most: int) -> int:
+        return self.cursors.rows_to_join(listing.asset, endpoint, self.server_time_ms or 0, step_ms, least, most)
+
+    def _polled(self, samples: list[Sample], asset: str, endpoint: str, step_ms: int) -> list[Sample]:
         self._saw(samples)
-        key = (asset, endpoint)
-        known = self.history_newest.get(key)
-        if poll_step_ms is not None and (known is None or min(s.ts for s in samples) > known + poll_step_ms):
-            return samples
-        newest = max(s.ts for s in samples)
-        self.history_newest[key] = newest if known is None else max(known, newest)
+        self.cursors.polled(asset, endpoint, samples, step_ms)
+        return samples
+
+    def _paged(self, samples: list[Sample], asset: str, endpoint: str) -> list[Sample]:
+        self._saw(samples)
+        self.cursors.paged(asset, endpoint, samples)
         return samples
 
     # -- backfill --------------------------------------------------------------------------------
@@ -322,11 +322,8 @@ class BinanceVenue(Venue):
         return stored
 
     def _start(self, newest: NewestLookup, asset: str, endpoint: str, metric: str, now_ms: int, window_ms: int) -> int:
-        """Just after the newest history point this process saw, else after what is stored."""
-        seen = self.history_newest.get((asset, endpoint))
-        if seen is not None:
-            return max(seen + 1, now_ms - window_ms)
-        return self.since(newest, asset, metric, now_ms, window_ms)
+        """Just after the newest gapless history point, else after what is stored."""
+        return self.cursors.start(asset, endpoint, self.since(newest, asset, metric, now_ms, window_ms), now_ms, window_ms)
 
     async def _backfill_stats(self, series: StatsSeries, listing: Listing, newest: NewestLookup,
                               now_ms: int, window_ms: int, server_now: int) -> int:
@@ -339,7 +336,7 @@ class BinanceVenue(Venue):
         for lo, hi in history_windows(start, now_ms, STATS_PERIOD_MS, STATS_ROWS):
             params = {"symbol": listing.venue_id, "period": STATS_PERIOD, "startTime": lo, "endTime": hi, "limit": STATS_ROWS}
             samples = [s for s in series.parse(await self.call(series.method, params), listing.asset) if lo <= s.ts <= hi]
-            stored += self.emit(self._history_seen(samples, listing.asset, series.endpoint))
+            stored += self.emit(self._paged(samples, listing.asset, series.endpoint))
         return stored
 
     async def _backfill_funding(self, listing: Listing, newest: NewestLookup, now_ms: int, window_ms: int,
@@ -351,7 +348,7 @@ class BinanceVenue(Venue):
             parsed = parse_funding_history(await self.call("fapiPublicGetFundingRate", params),
                                            {listing.venue_id: listing.asset}, self.funding_hours)
             samples = [s for s in parsed if lo <= s.ts <= hi]
-            stored += self.emit(self._history_seen(samples, listing.asset, "fundingRate"))
+            stored += self.emit(self._paged(samples, listing.asset, "fundingRate"))
         return stored
 
     async def _backfill_klines(self, source: KlineSource, listing: Listing, newest: NewestLookup,
@@ -368,7 +365,7 @@ class BinanceVenue(Venue):
                 return stored
             parsed = parse_klines(payload, listing.asset, source.metric, closed_by, source.endpoint)
             samples = [s for s in parsed if s.ts >= start]
-            stored += self.emit(self._history_seen(samples, listing.asset, source.endpoint))
+            stored += self.emit(self._paged(samples, listing.asset, source.endpoint))
         return stored
 
     # -- liquidations ----------------------------------------------------------------------------

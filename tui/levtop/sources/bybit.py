@@ -30,12 +30,23 @@ OPEN_INTEREST_ROWS = 200
 ACCOUNT_RATIO_ROWS = 500
 FUNDING_ROWS = 200
 KLINE_ROWS = 1000
-# How many of the newest points a live poll asks for: enough to bridge a missed poll or two.
+# How many of the newest points a live poll asks for at least: enough to bridge a missed poll or
+# two; more when the series' cursor is further behind (up to a page).
 LATEST_STAT_ROWS = 6
 LATEST_FUNDING_ROWS = 3
 LATEST_KLINE_ROWS = 3
 ACCOUNT_RATIO_FIRST_MS = 1_595_203_200_000  # 2020-07-20: the earliest start Bybit serves
 INSTRUMENT_PAGES = 5  # instruments-info pages of 1000: far more than Bybit lists
+
+# History cursor keys (see sources/cursor.py).
+OI_SERIES = "openInterest"
+RATIO_SERIES = "accountRatio"
+FUNDING_SERIES = "fundingHistory"
+
+
+def kline_series(category: str) -> str:
+    return f"kline:{category}"
+
 
 AssetFetch = Callable[[Listing], Awaitable[list[Sample]]]
 
@@ -77,6 +88,13 @@ class BybitVenue(Venue):
 
     def _assets_by_symbol(self) -> dict[str, str]:
         return {listing.venue_id: asset for asset, listing in self.listings.items()}
+
+    def _rows_to_join(self, listing: Listing, series: str, step_ms: int, least: int, most: int) -> int:
+        return self.cursors.rows_to_join(listing.asset, series, self.server_time_ms or 0, step_ms, least, most)
+
+    def _polled(self, listing: Listing, series: str, samples: list[Sample], step_ms: int) -> list[Sample]:
+        self.cursors.polled(listing.asset, series, samples, step_ms)
+        return samples
 
     def _hours(self, listing: Listing) -> float:
         return self.funding_hours.get(listing.venue_id, parse.DEFAULT_FUNDING_HOURS)
@@ -149,11 +167,12 @@ class BybitVenue(Venue):
         async def latest(listing: Listing) -> list[Sample]:
             payload = await self._get("publicGetV5MarketOpenInterest", "open-interest", {
                 "category": "linear", "symbol": listing.venue_id, "intervalTime": STAT_PERIOD,
-                "limit": LATEST_STAT_ROWS,
+                "limit": self._rows_to_join(listing, OI_SERIES, STAT_PERIOD_MS, LATEST_STAT_ROWS, OPEN_INTEREST_ROWS),
             })
             mark = self.mark_prices.get(listing.asset)
             # The latest mark price values the newest points in USD; none known yet: coins only.
-            return parse.parse_open_interest(payload, listing.asset, None if mark is None else (lambda _ts: mark))
+            samples = parse.parse_open_interest(payload, listing.asset, None if mark is None else (lambda _ts: mark))
+            return self._polled(listing, OI_SERIES, samples, STAT_PERIOD_MS)
 
         return await self._each_asset(latest)
 
@@ -161,30 +180,37 @@ class BybitVenue(Venue):
         async def latest(listing: Listing) -> list[Sample]:
             payload = await self._get("publicGetV5MarketAccountRatio", "account-ratio", {
                 "category": "linear", "symbol": listing.venue_id, "period": STAT_PERIOD,
-                "limit": LATEST_STAT_ROWS,
+                "limit": self._rows_to_join(listing, RATIO_SERIES, STAT_PERIOD_MS, LATEST_STAT_ROWS, ACCOUNT_RATIO_ROWS),
             })
-            return parse.parse_account_ratio(payload, listing.asset)
+            return self._polled(listing, RATIO_SERIES, parse.parse_account_ratio(payload, listing.asset), STAT_PERIOD_MS)
 
         return await self._each_asset(latest)
 
     async def fetch_funding_history(self) -> int:
         async def latest(listing: Listing) -> list[Sample]:
+            step_ms = int(self._hours(listing) * HOUR)
             payload = await self._get("publicGetV5MarketFundingHistory", "funding/history", {
-                "category": "linear", "symbol": listing.venue_id, "limit": LATEST_FUNDING_ROWS,
+                "category": "linear", "symbol": listing.venue_id,
+                "limit": self._rows_to_join(listing, FUNDING_SERIES, step_ms, LATEST_FUNDING_ROWS, FUNDING_ROWS),
             })
-            return parse.parse_funding_history(payload, listing.asset, self._hours(listing))
+            samples = parse.parse_funding_history(payload, listing.asset, self._hours(listing))
+            return self._polled(listing, FUNDING_SERIES, samples, step_ms)
 
         return await self._each_asset(latest)
 
     async def fetch_klines(self) -> int:
         spot = await self._spot_pairs()
 
+        async def recent(listing: Listing, category: str, symbol: str, metric: str) -> list[Sample]:
+            series = kline_series(category)
+            rows = self._rows_to_join(listing, series, HOUR, LATEST_KLINE_ROWS, KLINE_ROWS)
+            payload = await self._kline_page(category, symbol, {"limit": rows})
+            return self._polled(listing, series, parse.parse_klines(payload, listing.asset, metric), HOUR)
+
         async def latest(listing: Listing) -> list[Sample]:
-            payload = await self._kline_page("linear", listing.venue_id, {"limit": LATEST_KLINE_ROWS})
-            samples = parse.parse_klines(payload, listing.asset, "perp_volume_usd")
+            samples = await recent(listing, "linear", listing.venue_id, "perp_volume_usd")
             if listing.asset in spot:
-                payload = await self._kline_page("spot", spot[listing.asset], {"limit": LATEST_KLINE_ROWS})
-                samples += parse.parse_klines(payload, listing.asset, "spot_volume_usd")
+                samples += await recent(listing, "spot", spot[listing.asset], "spot_volume_usd")
             return samples
 
         return await self._each_asset(latest)
@@ -202,26 +228,29 @@ class BybitVenue(Venue):
         return stored
 
     async def _backfill_asset(self, listing: Listing, newest: NewestLookup, now_ms: int, window_ms: int) -> int:
-        def since(metric: str) -> int:
-            return self.since(newest, listing.asset, metric, now_ms, window_ms)
+        def since(series: str, metric: str) -> int:
+            # After the newest gapless history point: live polls also write oi_base and
+            # funding_8h at "now", so the store's newest alone would skip an outage's gap.
+            stored_start = self.since(newest, listing.asset, metric, now_ms, window_ms)
+            return self.cursors.start(listing.asset, series, stored_start, now_ms, window_ms)
 
-        oi_since = since("oi_base") if self.wants("oi_base") else now_ms
-        perp_since = since("perp_volume_usd") if self.wants("perp_volume_usd") else now_ms
+        oi_since = since(OI_SERIES, "oi_base") if self.wants("oi_base") else now_ms
+        perp_since = since(kline_series("linear"), "perp_volume_usd") if self.wants("perp_volume_usd") else now_ms
         # Perp candles also price the OI history in USD, so they reach back to the older start.
         stored, opens = await self._backfill_klines("linear", listing.venue_id, listing.asset, "perp_volume_usd",
                                                     min(oi_since, perp_since), perp_since, now_ms)
         spot = await self._spot_pairs() if self.wants("spot_volume_usd") else {}
         if listing.asset in spot:
-            spot_since = since("spot_volume_usd")
+            spot_since = since(kline_series("spot"), "spot_volume_usd")
             stored += (await self._backfill_klines("spot", spot[listing.asset], listing.asset, "spot_volume_usd",
                                                    spot_since, spot_since, now_ms))[0]
         if self.wants("oi_base"):
             stored += await self._backfill_open_interest(listing, oi_since, now_ms, opens)
         if self.wants("long_short_ratio"):
-            ratio_since = max(since("long_short_ratio"), ACCOUNT_RATIO_FIRST_MS)
+            ratio_since = max(since(RATIO_SERIES, "long_short_ratio"), ACCOUNT_RATIO_FIRST_MS)
             stored += await self._backfill_account_ratio(listing, ratio_since, now_ms)
         if self.wants("funding_8h"):
-            stored += await self._backfill_funding(listing, since("funding_8h"), now_ms)
+            stored += await self._backfill_funding(listing, since(FUNDING_SERIES, "funding_8h"), now_ms)
         return stored
 
     async def _backfill_klines(self, category: str, symbol: str, asset: str, metric: str,
@@ -233,7 +262,9 @@ class BybitVenue(Venue):
         for lo, hi in history_windows(fetch_from - HOUR, now_ms, HOUR, KLINE_ROWS):
             payload = await self._kline_page(category, symbol, {"start": lo, "end": hi, "limit": KLINE_ROWS})
             opens.update(parse.kline_opens(payload))
-            stored += self.emit([s for s in parse.parse_klines(payload, asset, metric) if s.ts >= store_from])
+            samples = [s for s in parse.parse_klines(payload, asset, metric) if s.ts >= store_from]
+            self.cursors.paged(asset, kline_series(category), samples)
+            stored += self.emit(samples)
         return stored, opens
 
     async def _backfill_open_interest(self, listing: Listing, start: int, now_ms: int, opens: dict[int, float]) -> int:
@@ -247,7 +278,9 @@ class BybitVenue(Venue):
                 "category": "linear", "symbol": listing.venue_id, "intervalTime": STAT_PERIOD,
                 "startTime": lo, "endTime": hi, "limit": OPEN_INTEREST_ROWS,
             })
-            stored += self.emit(parse.parse_open_interest(payload, listing.asset, price_at))
+            samples = parse.parse_open_interest(payload, listing.asset, price_at)
+            self.cursors.paged(listing.asset, OI_SERIES, samples)
+            stored += self.emit(samples)
         return stored
 
     async def _backfill_account_ratio(self, listing: Listing, start: int, now_ms: int) -> int:
@@ -257,7 +290,9 @@ class BybitVenue(Venue):
                 "category": "linear", "symbol": listing.venue_id, "period": STAT_PERIOD,
                 "startTime": lo, "endTime": hi, "limit": ACCOUNT_RATIO_ROWS,
             })
-            stored += self.emit(parse.parse_account_ratio(payload, listing.asset))
+            samples = parse.parse_account_ratio(payload, listing.asset)
+            self.cursors.paged(listing.asset, RATIO_SERIES, samples)
+            stored += self.emit(samples)
         return stored
 
     async def _backfill_funding(self, listing: Listing, start: int, now_ms: int) -> int:
@@ -268,7 +303,9 @@ class BybitVenue(Venue):
                 "category": "linear", "symbol": listing.venue_id, "startTime": lo, "endTime": hi,
                 "limit": FUNDING_ROWS,
             })
-            stored += self.emit(parse.parse_funding_history(payload, listing.asset, hours))
+            samples = parse.parse_funding_history(payload, listing.asset, hours)
+            self.cursors.paged(listing.asset, FUNDING_SERIES, samples)
+            stored += self.emit(samples)
         return stored
 
     # -- liquidations ----------------------------------------------------------------------

@@ -109,10 +109,6 @@ class OkxVenue(Venue):
         self.server_time_ms: int | None = None
         self.funding_interval_h: dict[str, float] = {}
         self.mark_prices: dict[str, float] = {}
-        # Newest point of each (asset, history series) known to be contiguous with what this
-        # process backfilled. The batch jobs also write oi_base and funding_8h at "now", so the
-        # store's newest alone would hide a gap in the 5-minute history after an outage.
-        self.history_cursor: dict[tuple[str, str], int] = {}
         self.top_traders_served = True
         self.spot_unlisted: set[str] = set()
 
@@ -136,15 +132,6 @@ class OkxVenue(Venue):
     def _store(self, samples: list[Sample]) -> int:
         self._saw(samples)
         return self.emit(samples)
-
-    def _extend_cursor(self, asset: str, series: str, samples: list[Sample], step_ms: int) -> None:
-        """Move the cursor over freshly polled points only when they join on to it."""
-        cursor = self.history_cursor.get((asset, series))
-        if cursor is None or not samples:
-            return
-        times = [sample.ts for sample in samples]
-        if min(times) <= cursor + step_ms:
-            self.history_cursor[(asset, series)] = max(cursor, max(times))
 
     # -- batch jobs ----------------------------------------------------------------------------
 
@@ -203,7 +190,11 @@ class OkxVenue(Venue):
     async def _poll_recent(self, history: History, rows: int, method: str | None = None) -> int:
         stored = 0
         for listing in self._listings_for(history):
-            params = dict(self._base_params(history, listing), limit=str(rows))
+            step_ms = self._step_ms(history, listing)
+            # Enough rows to reach back to the cursor: a poll after a pause still joins on.
+            limit = self.cursors.rows_to_join(listing.asset, history.name, self.server_time_ms or 0, step_ms,
+                                              rows, history.limit)
+            params = dict(self._base_params(history, listing), limit=str(limit))
             try:
                 payload = await self.call(method or history.method, params)
             except FetchError as exc:
@@ -213,7 +204,7 @@ class OkxVenue(Venue):
                     raise NotListed("top traders' long/short ratio is not served") from exc
                 continue
             samples = self._parser(history, listing)(payload)
-            self._extend_cursor(listing.asset, history.name, samples, self._step_ms(history, listing))
+            self.cursors.polled(listing.asset, history.name, samples, step_ms)
             stored += self._store(samples)
         if history is SPOT_CANDLES and not self._listings_for(history):
             raise NotListed("okx lists none of the watched assets' spot pairs")
@@ -281,11 +272,8 @@ class OkxVenue(Venue):
     def _start(self, newest: NewestLookup, asset: str, series: str, now_ms: int, window_ms: int) -> int:
         """Where a series' backfill starts: after what the store holds (the oldest newest of the
         series' metrics), or after this process's contiguous history when that is older."""
-        start = min(self.since(newest, asset, metric, now_ms, window_ms) for metric in SERIES_METRICS[series])
-        cursor = self.history_cursor.get((asset, series))
-        if cursor is not None:
-            start = min(start, max(cursor + 1, now_ms - window_ms))
-        return start
+        stored_start = min(self.since(newest, asset, metric, now_ms, window_ms) for metric in SERIES_METRICS[series])
+        return self.cursors.start(asset, series, stored_start, now_ms, window_ms)
 
     def _bounds(self, history: History, lo: int, upper: int) -> dict[str, str]:
         if history.bounds == "begin_end":
@@ -329,10 +317,8 @@ class OkxVenue(Venue):
         stored = 0
         for window_lo, window_hi in history_windows(lo, hi, step_ms, history.limit):
             samples = await self._history_window(history, listing, window_lo, window_hi, step_ms)
+            self.cursors.paged(listing.asset, history.name, samples)
             stored += self._store(samples)
-            if samples:
-                key = (listing.asset, history.name)
-                self.history_cursor[key] = max(self.history_cursor.get(key, 0), samples[-1].ts)
         return stored
 
     async def backfill(self, newest: NewestLookup, now_ms: int, window_ms: int) -> int:

@@ -70,11 +70,14 @@ class Backoff:
 
 async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyncio.Event | None = None,
                   backoff: Backoff | None = None,
-                  on_recover: Callable[[], Awaitable[object]] | None = None) -> None:
+                  on_recover: Callable[[], Awaitable[object]] | None = None,
+                  gap_found: Callable[[], bool] | None = None) -> None:
     """Run ``job`` until cancelled.
 
     ``wake`` (if given) cuts a wait short, for 'refresh now': pulse it with ``set(); clear()``.
-    ``on_recover`` runs after the first success that follows a failure (to backfill the gap).
+    ``on_recover`` runs after the first success that follows a failure (to backfill the gap),
+    and after any success when ``gap_found()`` says the history has a hole a poll cannot bridge
+    (a pause longer than a page of rows, like a laptop waking up).
     """
     # Capped at the interval: after a fault clears, the next try is at most one interval away.
     # Bans (429/418) wait their Retry-After regardless.
@@ -101,7 +104,7 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
         recovered = backoff.failures > 0
         backoff.reset()
         health.ok(job.source, job.endpoint)
-        if recovered and on_recover is not None:
+        if on_recover is not None and (recovered or (gap_found is not None and gap_found())):
             try:
                 await on_recover()
             except asyncio.CancelledError:

@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from levtop.model import DAY, HOUR, MINUTE, Sample
+from levtop.sources.cursor import HistoryCursors
 from levtop.sources.errors import FetchError, classify
 from levtop.sources.health import HealthBoard
 from levtop.sources.scheduler import Backoff, Job, SourceGate
@@ -131,6 +132,7 @@ class Venue:
         """The venue's newest server time seen in any payload: "now" for backfills."""
         self.backfill_only: frozenset[str] | None = None
         """When set, backfills fetch only the history of these metrics (a quick snapshot)."""
+        self.cursors = HistoryCursors()
         self._seen = RecentKeys()
 
     # -- lifecycle -----------------------------------------------------------------------------
