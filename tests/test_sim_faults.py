@@ -167,3 +167,13 @@ def test_payload_tampering():
             json.loads(malformed(text))
         with pytest.raises(ValueError):
             json.loads(truncate(text) or "")
+
+
+def test_empty_list_empties_every_outermost_list_or_only_the_named_one():
+    from levtop.sim.faults import empty_lists
+
+    bybit = {"retCode": 0, "result": {"category": "linear", "list": [{"symbol": "BTCUSDT"}]}, "time": 1}
+    assert empty_lists(bybit) == {"retCode": 0, "result": {"category": "linear", "list": []}, "time": 1}
+    assert empty_lists([[1, 2], [3, 4]]) == []
+    assert empty_lists({"data": [{"rows": [1]}], "other": [2]}, "rows") == {"data": [{"rows": []}], "other": [2]}
+    assert rule_from_dict({"venue": "okx", "route": "*", "kind": "empty_list"}).kind == "empty_list"

@@ -27,6 +27,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "truncate",
     "drop_field",
     "wrong_type",
+    "empty_list",
     "ws_drop",
     "ws_stall",
 )
@@ -322,6 +323,17 @@ def drop_field(payload: Any, name: str) -> Any:
     return payload
 
 
+def empty_lists(payload: Any, name: str | None = None) -> Any:
+    """The payload with its lists emptied: every outermost list (the rows of any venue's
+    answer), or with ``name`` the lists under that key only."""
+    if isinstance(payload, list):
+        return [] if name is None else [empty_lists(v, name) for v in payload]
+    if isinstance(payload, dict):
+        return {k: ([] if isinstance(v, list) and (name is None or k == name) else empty_lists(v, name))
+                for k, v in payload.items()}
+    return payload
+
+
 def _wrong_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "yes"
@@ -367,6 +379,8 @@ def apply_payload_faults(payload: Any, rules: Iterable[FaultRule]) -> Any:
             payload = drop_field(payload, rule.field)
         elif rule.kind == "wrong_type" and rule.field:
             payload = wrong_type(payload, rule.field)
+        elif rule.kind == "empty_list":
+            payload = empty_lists(payload, rule.field)
     return payload
 
 

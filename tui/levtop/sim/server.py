@@ -227,7 +227,7 @@ class Simulator:
                 if status_rule.retry_after_s is not None:
                     reply.headers["Retry-After"] = str(int(round(status_rule.retry_after_s)))
                 return self._render(reply, [])
-            ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
+            ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
             await ws.prepare(request)
             ctx.stats.count_connection(api.venue)
             self._sockets.add(ws)

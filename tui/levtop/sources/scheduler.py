@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from levtop.sources.errors import FetchError, NotListed, classify
+from levtop.sources.errors import FetchError, MalformedPayload, NotListed, classify
 from levtop.sources.health import HealthBoard
 
 MAX_BACKOFF_S = 300.0
@@ -86,7 +86,11 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
     while True:
         await gate.wait()
         try:
-            await asyncio.wait_for(job.fetch(), timeout=job.timeout_s)
+            stored = await asyncio.wait_for(job.fetch(), timeout=job.timeout_s)
+            if stored == 0:
+                # Every endpoint returns rows for the watched assets on every call; none is a
+                # broken answer (an emptied list), not a quiet market.
+                raise MalformedPayload("empty response: no rows for the watched assets")
         except asyncio.CancelledError:
             raise
         except NotListed as exc:

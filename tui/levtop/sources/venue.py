@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,6 +32,9 @@ NewestLookup = Callable[[str, str, str], "int | None"]
 """(venue, asset, metric) -> newest stored ts, or None."""
 
 LIQUIDATION_STREAM = "liquidations"
+STREAM_KEEPALIVE_S = 20.0
+"""How often the liquidation socket is pinged. A socket that has said nothing (no data, no pong)
+for 1.5 keepalives shows DOWN; ccxt drops and reconnects it after two."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,7 @@ class Venue:
         self.backfill_only: frozenset[str] | None = None
         """When set, backfills fetch only the history of these metrics (a quick snapshot)."""
         self.cursors = HistoryCursors()
+        self.stream_keepalive_s = STREAM_KEEPALIVE_S
         self._seen = RecentKeys()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -152,7 +157,19 @@ class Venue:
         })
         point_by_origin(exchange, self._choose_base)
         _make_json_strict(exchange, self.name)
+        self._apply_keepalive(exchange)
         return exchange
+
+    def set_stream_keepalive(self, seconds: float) -> None:
+        """Ping the liquidation socket every ``seconds`` (sockets opened from now on)."""
+        self.stream_keepalive_s = seconds
+        if self.exchange is not None:
+            self._apply_keepalive(self.exchange)
+
+    def _apply_keepalive(self, exchange: Any) -> None:
+        # Binance's default is 3 minutes (its server pings us); a silent socket would then go
+        # unnoticed for 6. Every venue answers a ping, so ask often enough to see a stall.
+        exchange.streaming = {**(exchange.streaming or {}), "keepAlive": int(self.stream_keepalive_s * 1000)}
 
     async def start(self) -> None:
         """Create the ccxt instance and find the watched assets' perpetuals."""
@@ -257,6 +274,13 @@ class Venue:
         # Quiet markets can go an hour without a liquidation on the watched assets; only a
         # longer silence means the stream is stale.
         self.health.register(self.name, LIQUIDATION_STREAM, interval_s=3600.0)
+        watchdog = asyncio.ensure_future(self._watch_stream_silence())
+        try:
+            await self._receive_liquidations(backoff)
+        finally:
+            watchdog.cancel()
+
+    async def _receive_liquidations(self, backoff: Backoff) -> None:
         while True:
             try:
                 samples = await self.watch_once()
@@ -270,6 +294,36 @@ class Venue:
             backoff.reset()
             self.health.ok(self.name, LIQUIDATION_STREAM)
             self.emit(samples)
+
+    def stream_silence_s(self, now_ms: int) -> float | None:
+        """Seconds since the liquidation socket last said anything (a data frame, a pong, a
+        server ping), or None while no socket is open."""
+        heard: list[int] = []
+        for client in list((getattr(self.exchange, "clients", None) or {}).values()):
+            connection = getattr(client, "connection", None)
+            if connection is None or getattr(connection, "closed", True):
+                continue
+            heard.append(max(t for t in (client.last_message_at, client.lastPong, client.connectionEstablished, 0)
+                             if t is not None))
+        if not heard:
+            return None
+        return max(0.0, (now_ms - max(heard)) / 1000)
+
+    async def _watch_stream_silence(self) -> None:
+        """Show a silent socket (a stalled stream: no data and no answer to pings) as DOWN before
+        ccxt gives up on it, and LIVE again once it speaks; a quiet market (pongs, no
+        liquidations) is not silence."""
+        flagged = False
+        while True:
+            await asyncio.sleep(self.stream_keepalive_s / 4)
+            silence = self.stream_silence_s(int(time.time() * 1000))
+            if silence is not None and silence > 1.5 * self.stream_keepalive_s:
+                self.health.failed(self.name, LIQUIDATION_STREAM,
+                                   f"stream: silent for {silence:.0f} s (no data, no answer to pings)")
+                flagged = True
+            elif flagged and silence is not None:
+                self.health.ok(self.name, LIQUIDATION_STREAM)
+                flagged = False
 
 
 def history_windows(start_ms: int, end_ms: int, period_ms: int, rows: int) -> Iterable[tuple[int, int]]:

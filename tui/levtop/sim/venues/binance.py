@@ -680,7 +680,7 @@ async def liquidation_stream(
 
     pump = asyncio.create_task(pump_liquidations(ctx, VENUE, ws, subscribed_assets, emit))
     try:
-        async for _raw, message in read_json_messages(ws):
+        async for _raw, message in read_json_messages(ws, lambda data: sender.pong(data, subscriptions)):
             if not isinstance(message, dict) or "method" not in message:
                 await sender.reply({"error": {"code": 3, "msg": "Invalid JSON: expected an object with 'method'"}, "id": None})
                 continue

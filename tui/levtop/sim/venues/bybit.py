@@ -477,7 +477,7 @@ async def public_stream(ctx: SimContext, request: web.Request, ws: web.WebSocket
 
     pump = asyncio.create_task(pump_liquidations(ctx, VENUE, ws, subscribed_assets, emit))
     try:
-        async for _raw, message in read_json_messages(ws):
+        async for _raw, message in read_json_messages(ws, lambda data: sender.pong(data, topics)):
             if not isinstance(message, dict):
                 await sender.reply({"success": False, "ret_msg": "Invalid request", "conn_id": conn_id, "op": ""}, topics)
                 continue

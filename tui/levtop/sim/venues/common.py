@@ -270,6 +270,16 @@ class StreamSender:
         self.ctx.stats.count_message(self.venue, stream)
         return True
 
+    async def pong(self, data: bytes, streams: Iterable[str] = ()) -> None:
+        """Answer a protocol ping, as the venues' servers do; a stalled stream answers nothing,
+        so a client's keepalive can see the stall."""
+        if self.ws.closed or self.dropped or self.stalled(streams):
+            return
+        try:
+            await self.ws.pong(data)
+        except (ConnectionError, RuntimeError):
+            pass
+
     async def reply(self, payload: Any, streams: Iterable[str] = ()) -> None:
         """A control reply (subscription ack, pong): not a data message, silent while stalled."""
         if self.ws.closed or self.dropped or self.stalled(streams):
@@ -306,11 +316,17 @@ async def pump_liquidations(
                 return
 
 
-async def read_json_messages(ws: web.WebSocketResponse):
-    """Yield (raw text, decoded JSON or None) for each text frame until the socket closes."""
+async def read_json_messages(ws: web.WebSocketResponse, on_ping: Callable[[bytes], Awaitable[None]] | None = None):
+    """Yield (raw text, decoded JSON or None) for each text frame until the socket closes;
+    protocol pings go to ``on_ping`` (the socket is opened without aiohttp's autoping, so that a
+    stall fault can silence pongs too)."""
     from aiohttp import WSMsgType
 
     async for message in ws:
+        if message.type == WSMsgType.PING:
+            if on_ping is not None:
+                await on_ping(message.data)
+            continue
         if message.type != WSMsgType.TEXT:
             if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 return

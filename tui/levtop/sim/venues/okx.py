@@ -537,7 +537,7 @@ async def public_stream(ctx: SimContext, request: web.Request, ws: web.WebSocket
 
     pump = asyncio.create_task(pump_liquidations(ctx, VENUE, ws, subscribed_assets, emit))
     try:
-        async for raw, message in read_json_messages(ws):
+        async for raw, message in read_json_messages(ws, lambda data: sender.pong(data, streams())):
             if raw == "ping":
                 await sender.reply("pong", streams())
                 continue
