@@ -159,3 +159,75 @@ def test_cli_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
         assert result.stderr.count("\n") == 1
         assert "Traceback" not in result.stderr
         assert result.stderr.startswith(f"levtop: config error in {path}: poll.tickers:")
+
+
+# --- a secret in a file other users can read ------------------------------------------------
+
+SECRET = "Zk3JfZ9qWm2xLr8TbN5vYc7HsD4"
+SECRET_IN_A_SOURCE = f'[sources.binance]\nrest = "https://fapi.binance.com/?apikey={SECRET}"\n'
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+def write_with_mode(tmp_path: Path, text: str, mode: int) -> Path:
+    path = write(tmp_path, text)
+    path.chmod(mode)
+    return path
+
+
+@posix_only
+def test_a_shared_file_holding_a_secret_gets_a_one_line_warning(tmp_path, caplog):
+    path = write_with_mode(tmp_path, SECRET_IN_A_SOURCE, 0o644)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (warning,) = info.value.warnings
+    assert "\n" not in warning and str(path) in warning and "0644" in warning
+    assert f"chmod 600 {path}" in warning and "sources.binance.rest" in warning
+    # Neither the error (which quotes the rejected URL) nor the warning repeats the secret.
+    assert SECRET not in str(info.value) and SECRET not in warning
+    assert "apikey=***" in str(info.value)
+    assert warning in caplog.text
+
+
+@posix_only
+def test_a_group_writable_file_holding_a_secret_gets_a_warning(tmp_path):
+    path = write_with_mode(tmp_path, f'theme = "{SECRET}"\n', 0o620)
+    (warning,) = load_config(path).warnings
+    assert "0620" in warning and "theme" in warning
+
+
+@posix_only
+def test_a_private_file_holding_a_secret_gets_no_warning(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(write_with_mode(tmp_path, SECRET_IN_A_SOURCE, 0o600))
+    assert info.value.warnings == ()
+    assert load_config(write_with_mode(tmp_path, f'theme = "{SECRET}"\n', 0o600)).warnings == ()
+
+
+@posix_only
+def test_a_shared_file_without_a_secret_gets_no_warning(tmp_path):
+    text = 'assets = ["BTC"]\n[sources.binance]\nrest = "http://127.0.0.1:8787"\nws = "ws://127.0.0.1:8787"\n'
+    assert load_config(write_with_mode(tmp_path, text, 0o644)).warnings == ()
+
+
+def test_future_webhook_settings_count_as_secrets(tmp_path):
+    from levtop.config import exposed_secret_warning
+
+    path = write_with_mode(tmp_path, "", 0o644)
+    webhook = {"alerts": {"webhooks": [f"https://hooks.slack.com/services/T0/B0/{SECRET}"]}}
+    if os.name == "posix":
+        assert "alerts.webhooks[0]" in exposed_secret_warning(path, webhook)
+    assert exposed_secret_warning(path, {"alerts": {"webhooks": ["https://example.com/hook"]}}) is None
+
+
+@posix_only
+def test_cli_prints_the_warning_on_stderr_after_the_error(tmp_path):
+    path = write_with_mode(tmp_path, SECRET_IN_A_SOURCE, 0o644)
+    result = run_cli("config", "check", env_config=path)
+    assert result.returncode == 2 and SECRET not in result.stderr + result.stdout
+    error, warning = result.stderr.splitlines()
+    assert error.startswith(f"levtop: config error in {path}: sources.binance.rest:")
+    assert warning.startswith("levtop: warning: ") and f"chmod 600 {path}" in warning
+    path.write_text(f'theme = "{SECRET}"\n')
+    result = run_cli("config", "check", env_config=path)
+    assert result.returncode == 0 and result.stdout.strip() == f"{path}: ok"
+    assert "chmod 600" in result.stderr

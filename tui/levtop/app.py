@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from levtop.commands import LevtopCommands
 from levtop.config import Config, ConfigError, save_setting
 from levtop.model import DAY, is_valid_asset
+from levtop.redact import redact
 from levtop.theming import DEFAULT_THEME, SEMANTIC_DEFAULTS, builtin_themes, user_themes
 from levtop.view import CHART_WINDOWS_MS, MarketView, ViewBuilder
 from levtop.widgets.funding import FundingPanel
@@ -159,6 +160,8 @@ class LevtopApp(App):
 
     def on_mount(self) -> None:
         self._handle_termination_signals()
+        for warning in self.config.warnings:
+            self.notify(warning, title="config", severity="warning", timeout=30, markup=False)
         for warning in self._theme_warnings:
             self.notify(warning, title="theme not loaded", severity="warning")
         bar = self.query_one(StatusBar)
@@ -169,6 +172,11 @@ class LevtopApp(App):
         if self._watch_data:
             self.start_data()
         self.set_interval(0.5, self.refresh_view_if_changed)
+
+    def notify(self, message: str, *, title: str = "", **kwargs) -> None:
+        """Every notification, masked: some quote an exception or a config error, which may
+        hold a URL with a token, and a notification is on screen (and in screenshots)."""
+        super().notify(redact(message), title=redact(title), **kwargs)
 
     def _handle_termination_signals(self) -> None:
         """SIGTERM (a service stopping) and SIGHUP (the SSH session or tmux pane going away)

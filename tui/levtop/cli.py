@@ -9,19 +9,37 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from levtop import __version__
 from levtop.errors import UserError
 
+if TYPE_CHECKING:
+    from levtop.config import Config
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"levtop: warning: {warning}", file=sys.stderr)
+
+
+def _load_config_and_warn() -> Config:
+    """The settings in force, for a command that prints: the config's warnings (a secret in a
+    file others can read) go to stderr. The app shows them as notifications instead."""
+    from levtop.config import load_config
+
+    config = load_config()
+    _print_warnings(config.warnings)
+    return config
+
 
 def _config_handler(args: argparse.Namespace) -> int:
-    from levtop.config import config_path, dump_toml, load_config
+    from levtop.config import config_path, dump_toml
 
     if args.action == "path":
         print(config_path())
         return 0
-    config = load_config()
+    config = _load_config_and_warn()
     if args.action == "show":
         origin = f"# {config.path}" if config.exists else f"# {config.path} (missing: defaults)"
         print(origin)
@@ -45,7 +63,6 @@ def _register_config(sub: argparse._SubParsersAction) -> None:
 
 def _backtest_handler(args: argparse.Namespace) -> int:
     from levtop.backtest import render_summary, render_table, run_backtest, to_json
-    from levtop.config import load_config
     from levtop.dataset import read_dataset
     from levtop.timeparse import parse_duration, parse_time
 
@@ -54,10 +71,9 @@ def _backtest_handler(args: argparse.Namespace) -> int:
     end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
     if start is not None and end is not None and end < start:
         raise UserError(f"--to {args.to} is before --from {args.from_}")
-    config = load_config()
+    config = _load_config_and_warn()
     dataset = read_dataset(Path(args.dataset))
-    for warning in dataset.warnings:
-        print(f"levtop: warning: {warning}", file=sys.stderr)
+    _print_warnings(dataset.warnings)
     if dataset.frame.height == 0:
         raise UserError(f"{args.dataset}: the dataset has no usable rows")
     result = run_backtest(dataset.frame, args.asset.upper(), step, start, end, config.thresholds)
@@ -111,19 +127,17 @@ def parse_assets(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
 def _snapshot_handler(args: argparse.Namespace) -> int:
     import asyncio
 
-    from levtop.config import load_config
     from levtop.snapshot import render_text, take_snapshot, to_json_text, unreachable_lines
     from levtop.store import HistoryStore
 
-    config = load_config()
+    config = _load_config_and_warn()
     assets = parse_assets(args.assets, config.assets)
     if args.timeout <= 0:
         raise UserError(f"--timeout must be positive, got {args.timeout:g}")
     # Read what a running levtop has stored (for longer windows); a snapshot never writes.
     store, warnings = HistoryStore.load(config.data_dir, int(config.store.retention_days * 86_400_000))
     store.directory = None
-    for warning in warnings:
-        print(f"levtop: warning: {warning}", file=sys.stderr)
+    _print_warnings(warnings)
     result = asyncio.run(take_snapshot(config, store, assets, args.sim, args.timeout))
     if not result.reached_any:
         for line in unreachable_lines(result):
@@ -178,10 +192,9 @@ def _run_app(args: argparse.Namespace) -> int:
 def _themes_handler(args: argparse.Namespace) -> int:
     from textual.theme import BUILTIN_THEMES
 
-    from levtop.config import load_config
     from levtop.theming import builtin_themes, user_themes
 
-    config = load_config()
+    config = _load_config_and_warn()
     mine, warnings = user_themes(config.path.parent)
     current = config.theme
     for theme in builtin_themes():
@@ -190,8 +203,7 @@ def _themes_handler(args: argparse.Namespace) -> int:
         print(f"{'*' if theme.name == current else ' '} {theme.name:<22} yours ({config.path.parent / 'themes'})")
     for name, theme in BUILTIN_THEMES.items():
         print(f"{'*' if name == current else ' '} {name:<22} Textual, {'dark' if theme.dark else 'light'}")
-    for warning in warnings:
-        print(f"levtop: warning: {warning}", file=sys.stderr)
+    _print_warnings(warnings)
     return 0
 
 
@@ -252,7 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except UserError as err:
-        print(f"levtop: {err}", file=sys.stderr)
+        from levtop.redact import redact
+
+        # An error may quote what the user typed, a proxy or --sim URL with a password, say.
+        print(f"levtop: {redact(str(err))}", file=sys.stderr)
+        _print_warnings(err.warnings)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -10,27 +10,39 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import os
 import re
+import shlex
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from levtop.errors import UserError
 from levtop.model import VENUES, is_valid_asset
+from levtop.redact import looks_secret, redact
 from levtop.signals import Thresholds
+
+log = logging.getLogger(__name__)
 
 CONFIG_ENV = "LEVTOP_CONFIG"
 DATA_ENV = "LEVTOP_DATA_DIR"
 
 
 class ConfigError(UserError):
-    """The config file is not valid; the message is one line."""
+    """The config file is not valid; the message is one line.
+
+    Messages quote the offending value, which may be a URL with a token: it is masked, because
+    the line goes to stderr, notifications and the log."""
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))
 
 
 # Each source keeps its real paths under a base URL, so a proxy, a testnet or `levtop sim`
@@ -83,6 +95,9 @@ class Config:
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SOURCES.items()}
     )
     exists: bool = False
+    # Problems that do not stop levtop (a secret in a file others can read): the CLI prints them,
+    # the app shows them as notifications.
+    warnings: tuple[str, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -320,6 +335,36 @@ def parse_config(data: dict, path: Path) -> Config:
     )
 
 
+def _string_values(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in parsed TOML, with its dotted key (``sources.okx.rest``, ``assets[1]``)."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, inner in value.items():
+            yield from _string_values(inner, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _string_values(inner, f"{key}[{index}]")
+
+
+def exposed_secret_warning(path: Path, data: dict) -> str | None:
+    """One line when the file holds something that looks like a secret (a URL with a token, a
+    webhook) and its mode lets other users read or change it."""
+    if os.name != "posix":
+        return None  # Windows guards files with ACLs, which mode bits do not show
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    keys = [key for key, value in _string_values(data) if looks_secret(value)]
+    if not keys:
+        return None
+    return (f"{path} holds what looks like a secret ({', '.join(keys)}) and other users can access it "
+            f"(mode {mode:04o}): run chmod 600 {shlex.quote(str(path))}")
+
+
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
@@ -349,7 +394,17 @@ def load_config(path: Path | None = None) -> Config:
                 f"config error in {path}: line {where.group(1)}, column {where.group(2)}: invalid TOML: {message}"
             ) from None
         raise ConfigError(f"config error in {path}: invalid TOML: {message}") from None
-    return parse_config(data, path)
+    warning = exposed_secret_warning(path, data)
+    warnings = (warning,) if warning else ()
+    for text in warnings:
+        log.warning(text)
+    try:
+        config = parse_config(data, path)
+    except ConfigError as err:
+        # levtop rejects the file, but the secret in it is exposed all the same: say both.
+        err.warnings = warnings
+        raise
+    return dataclasses.replace(config, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------------

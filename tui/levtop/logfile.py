@@ -10,7 +10,18 @@ from pathlib import Path
 
 import platformdirs
 
+from levtop.redact import redact
+
 LOG_ENV = "LEVTOP_LOG"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats a record as usual, then masks secrets in the whole text: the message, its
+    arguments, an exception or a stack can each carry a URL with a token, and the file outlives
+    the session (and gets attached to bug reports)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def log_path() -> Path:
@@ -33,7 +44,7 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
         # No writable log dir must not stop a monitor: records are dropped instead.
         root.addHandler(logging.NullHandler())
         return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     # ccxt logs every request at DEBUG; keep the file about levtop.
     logging.getLogger("ccxt").setLevel(logging.WARNING)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
 
+from levtop.redact import redact
+
 
 class Status(str, Enum):
     LIVE = "LIVE"
@@ -77,7 +79,7 @@ class HealthBoard:
         self._endpoints.setdefault(source, {})[endpoint] = EndpointHealth(interval_s, started_ms=self._clock())
 
     def disable(self, source: str, why: str) -> None:
-        self._disabled[source] = why
+        self._disabled[source] = redact(why)
         self.version += 1
 
     def ok(self, source: str, endpoint: str) -> None:
@@ -88,7 +90,8 @@ class HealthBoard:
 
     def failed(self, source: str, endpoint: str, error: str) -> None:
         ep = self._endpoint(source, endpoint)
-        ep.last_error = error
+        # Error texts reach `levtop snapshot`, its JSON and the screens: no URL credentials in them.
+        ep.last_error = redact(error)
         ep.last_error_ms = self._clock()
         ep.failing = True
         self.version += 1
@@ -96,7 +99,7 @@ class HealthBoard:
     def not_available(self, source: str, endpoint: str, why: str) -> None:
         ep = self._endpoint(source, endpoint)
         ep.not_available = True
-        ep.last_error = why
+        ep.last_error = redact(why)
         self.version += 1
 
     def _endpoint(self, source: str, endpoint: str) -> EndpointHealth:
@@ -137,3 +140,8 @@ class HealthBoard:
 
     def snapshot(self) -> dict[str, SourceHealth]:
         return {name: self.source(name) for name in self.sources()}
+
+    def endpoint_error(self, source: str, endpoint: str) -> str | None:
+        """The last error one endpoint reported (kept after it recovered), or None."""
+        ep = self._endpoints.get(source, {}).get(endpoint)
+        return None if ep is None else ep.last_error
