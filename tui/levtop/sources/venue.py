@@ -295,19 +295,23 @@ class Venue:
             self.health.ok(self.name, LIQUIDATION_STREAM)
             self.emit(samples)
 
+    def _open_stream_clients(self) -> list[Any]:
+        clients = list((getattr(self.exchange, "clients", None) or {}).values())
+        return [c for c in clients if getattr(c, "connection", None) is not None and not c.connection.closed]
+
     def stream_silence_s(self, now_ms: int) -> float | None:
-        """Seconds since the liquidation socket last said anything (a data frame, a pong, a
-        server ping), or None while no socket is open."""
-        heard: list[int] = []
-        for client in list((getattr(self.exchange, "clients", None) or {}).values()):
-            connection = getattr(client, "connection", None)
-            if connection is None or getattr(connection, "closed", True):
-                continue
-            heard.append(max(t for t in (client.last_message_at, client.lastPong, client.connectionEstablished, 0)
-                             if t is not None))
-        if not heard:
-            return None
-        return max(0.0, (now_ms - max(heard)) / 1000)
+        """Seconds since an open liquidation socket last said anything (a data frame, an ack, a
+        pong, a server ping) or, if it said nothing yet, since it connected; None while no
+        socket is open."""
+        heard = [c.last_message_at or c.connectionEstablished for c in self._open_stream_clients()]
+        heard = [t for t in heard if t is not None]
+        return None if not heard else max(0.0, (now_ms - max(heard)) / 1000)
+
+    def stream_heard_since_connect(self) -> bool:
+        """Whether an open socket has received a frame since it connected (a reconnect alone,
+        to a server that still says nothing, is no sign of life)."""
+        return any(c.last_message_at is not None and c.last_message_at >= (c.connectionEstablished or 0)
+                   for c in self._open_stream_clients())
 
     async def _watch_stream_silence(self) -> None:
         """Show a silent socket (a stalled stream: no data and no answer to pings) as DOWN before
@@ -321,7 +325,8 @@ class Venue:
                 self.health.failed(self.name, LIQUIDATION_STREAM,
                                    f"stream: silent for {silence:.0f} s (no data, no answer to pings)")
                 flagged = True
-            elif flagged and silence is not None:
+            elif flagged and silence is not None and silence < self.stream_keepalive_s \
+                    and self.stream_heard_since_connect():
                 self.health.ok(self.name, LIQUIDATION_STREAM)
                 flagged = False
 
