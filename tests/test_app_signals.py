@@ -1,4 +1,5 @@
-"""levtop in a real pty: SIGTERM and SIGHUP (an SSH session dropping) save history and exit."""
+"""levtop in a real pty: SIGTERM, SIGHUP (an SSH session dropping) and a terminal that closes with
+no signal at all each save history and exit within 10 s, instead of spinning."""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def drain(fd: int, stop: threading.Event) -> None:
             return
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-async def test_a_signal_saves_history_and_exits(tmp_path, signum):
+PTY_CLOSED = "pty closed"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, PTY_CLOSED])
+async def test_a_signal_or_a_vanished_terminal_saves_history_and_exits(tmp_path, signum):
     data = tmp_path / "data"
     env = {**os.environ, "LEVTOP_DATA_DIR": str(data), "LEVTOP_CONFIG": str(tmp_path / "config.toml"),
            "LEVTOP_LOG": str(tmp_path / "levtop.log"), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
@@ -51,7 +55,12 @@ async def test_a_signal_saves_history_and_exits(tmp_path, signum):
         try:
             await asyncio.sleep(20)  # connect, backfill (rate-limited, as live), poll
             assert proc.poll() is None, "levtop exited before the signal"
-            proc.send_signal(signum)
+            if signum == PTY_CLOSED:
+                stop.set()
+                os.close(master)  # the terminal's far end is gone; nobody sends a signal
+                master = None
+            else:
+                proc.send_signal(signum)
             started = time.monotonic()
             while proc.poll() is None and time.monotonic() - started < 10:
                 await asyncio.sleep(0.1)
@@ -61,8 +70,12 @@ async def test_a_signal_saves_history_and_exits(tmp_path, signum):
             if proc.poll() is None:
                 proc.kill()
             stop.set()
-            os.close(master)
+            if master is not None:
+                os.close(master)
     store, warnings = HistoryStore.load(data)
     assert warnings == []
     assert len(store.series("binance", "BTC", "oi_base")) > 100  # the backfilled history was saved
-    assert "exiting on signal" in (tmp_path / "levtop.log").read_text()
+    log = (tmp_path / "levtop.log").read_text()
+    assert "exiting on signal" in log
+    if signum == PTY_CLOSED:
+        assert "the terminal went away" in log
