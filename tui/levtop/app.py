@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from dataclasses import dataclass
 
 from textual import work
@@ -187,6 +188,17 @@ class LevtopApp(App):
                 loop.add_signal_handler(signum, self._terminate, signum)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread (tests) or a platform without signals
+        if not self.is_headless and sys.__stdin__ is not None:
+            # A pty can close with no SIGHUP sent to us (we are not its session's leader);
+            # Textual's input thread then spins on end-of-file. Notice and exit the same way.
+            self.set_interval(1.0, self._exit_if_terminal_gone)
+
+    def _exit_if_terminal_gone(self) -> None:
+        from levtop.terminal import hung_up
+
+        if hung_up(sys.__stdin__.fileno()):
+            log.info("the terminal went away")
+            self._terminate(signal.SIGHUP)
 
     def _terminate(self, signum: int) -> None:
         log.info("exiting on signal %s", signal.Signals(signum).name)
