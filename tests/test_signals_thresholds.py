@@ -240,6 +240,18 @@ def test_sentiment_as_of_and_staleness():
     assert signal_at(rows, "sentiment").state == "unknown"
 
 
+
+@pytest.mark.parametrize("order", [("okx", "bybit", "market"), ("market", "okx", "bybit"), ("bybit", "okx")])
+def test_a_market_wide_series_on_several_venues_is_chosen_the_same_way_every_time(order):
+    # The `market` venue wins; without it, the first venue by name (bybit), whatever the row order.
+    index = {"market": 20, "bybit": 50, "okx": 80}
+    rows = Rows()
+    for venue in order:
+        rows.add(venue, "*", "fear_greed", [(T0, index[venue])])
+    expected = index["market"] if "market" in order else index["bybit"]
+    for _ in range(5):
+        assert signal_at(rows, "sentiment").value == expected
+
 # -- long_short -------------------------------------------------------------------------------
 
 

@@ -193,20 +193,13 @@ class AssetInputs:
 def inputs_from_frame(samples: pl.DataFrame, asset: str) -> AssetInputs:
     """Split a long dataset frame into the series the engine reads for ``asset``."""
     relevant = samples.filter(pl.col("asset").is_in([asset, ALL_ASSETS]))
-    by_metric: dict[str, dict[str, Series]] = {}
-    market: dict[str, Series] = {}
+    series: dict[tuple[str, str, str], Series] = {}
     if relevant.height:
-        for (venue, row_asset, metric), part in relevant.partition_by(
+        for key, part in relevant.partition_by(
             ["venue", "asset", "metric"], as_dict=True, maintain_order=False
         ).items():
-            series = Series.from_frame(part)
-            if row_asset == ALL_ASSETS:
-                # A market-wide series; prefer the `market` venue if several venues carry it.
-                if venue == MARKET or metric not in market:
-                    market[metric] = series
-            else:
-                by_metric.setdefault(metric, {})[venue] = series
-    return AssetInputs(asset, by_metric, market)
+            series[key] = Series.from_frame(part)
+    return inputs_from_series(asset, series)
 
 
 def inputs_from_series(
@@ -214,13 +207,28 @@ def inputs_from_series(
 ) -> AssetInputs:
     """Build inputs from ``{(venue, asset, metric): Series}`` (what the store holds)."""
     by_metric: dict[str, dict[str, Series]] = {}
+    market_venue: dict[str, str] = {}
     market: dict[str, Series] = {}
     for (venue, row_asset, metric), s in series.items():
         if row_asset == asset:
             by_metric.setdefault(metric, {})[venue] = s
-        elif row_asset == ALL_ASSETS and (venue == MARKET or metric not in market):
+        elif row_asset == ALL_ASSETS and _preferred_market_venue(venue, market_venue.get(metric)):
+            market_venue[metric] = venue
             market[metric] = s
     return AssetInputs(asset, by_metric, market)
+
+
+def _preferred_market_venue(venue: str, current: str | None) -> bool:
+    """Whether ``venue``'s market-wide series beats the one chosen so far.
+
+    The ``market`` venue wins; among others the first by name, so the choice never depends on
+    the order the series arrive in.
+    """
+    if current is None:
+        return True
+    if current == MARKET or venue == MARKET:
+        return venue == MARKET
+    return venue < current
 
 
 # ---------------------------------------------------------------------------------------------
