@@ -185,6 +185,18 @@ def test_oi_level_stale_is_unknown():
     assert "stale" in sig.reason
 
 
+def test_oi_level_without_history_over_the_venues_fresh_now_is_unknown():
+    # Only okx is fresh at T0, and no earlier point had okx alone: no comparable peak.
+    rows = Rows()
+    rows.add("bybit", "BTC", "oi_usd", [(T0 - 100 * HOUR, 1e9), (T0 - 6.6 * HOUR, 1e9)])
+    rows.add("binance", "BTC", "oi_usd", [(T0 - 6.6 * HOUR, 1e9), (T0 - 6.5 * HOUR, 1e9)])
+    rows.add("okx", "BTC", "oi_usd", [(T0 - 100 * HOUR, 1e9), (T0 - HOUR, 1e9)])
+    sig = signal_at(rows, "oi_level")
+    assert sig.state == "unknown"
+    assert "no OI history over the 1 venue fresh now" in sig.reason
+    assert signal_at(rows, "oi_level", thresholds=with_ceiling(2e9)).state == "warn"  # a set ceiling needs no peak
+
+
 # -- stablecoins ------------------------------------------------------------------------------
 
 
