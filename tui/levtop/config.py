@@ -27,7 +27,7 @@ import platformdirs
 from levtop.errors import UserError
 from levtop.model import VENUES, is_valid_asset
 from levtop.redact import looks_secret, redact
-from levtop.signals import Thresholds
+from levtop.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 

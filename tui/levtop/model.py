@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, NamedTuple
+from functools import cache
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 MS = 1
 SECOND = 1_000
@@ -60,13 +62,22 @@ METRICS: dict[str, Metric] = {
 }
 
 COLUMNS: tuple[str, ...] = ("ts", "venue", "asset", "metric", "value")
-SCHEMA: dict[str, pl.DataType] = {
-    "ts": pl.Int64(),
-    "venue": pl.String(),
-    "asset": pl.String(),
-    "metric": pl.String(),
-    "value": pl.Float64(),
-}
+
+
+@cache
+def polars_schema() -> dict[str, pl.DataType]:
+    """The dtypes of COLUMNS. Built on first use, as ``SCHEMA`` is: importing polars takes a
+    quarter of a second, which the config and the TUI's first frame need not wait for."""
+    import polars as pl
+
+    return {"ts": pl.Int64(), "venue": pl.String(), "asset": pl.String(), "metric": pl.String(),
+            "value": pl.Float64()}
+
+
+def __getattr__(name: str) -> object:
+    if name == "SCHEMA":
+        return polars_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _VENUE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ASSET_RE = re.compile(r"^[A-Z0-9]{1,20}$")
@@ -89,18 +100,22 @@ def is_valid_asset(asset: str) -> bool:
 
 
 def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=SCHEMA)
+    import polars as pl
+
+    return pl.DataFrame(schema=polars_schema())
 
 
 def samples_frame(samples: Iterable[Sample]) -> pl.DataFrame:
     """A long frame with the dataset columns from samples."""
+    import polars as pl
+
     rows = list(samples)
     if not rows:
         return empty_frame()
     ts, venue, asset, metric, value = zip(*rows)
     return pl.DataFrame(
         {"ts": ts, "venue": venue, "asset": asset, "metric": metric, "value": value},
-        schema=SCHEMA,
+        schema=polars_schema(),
     )
 
 
