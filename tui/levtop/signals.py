@@ -140,10 +140,10 @@ def inputs_from_frame(samples: pl.DataFrame, asset: str) -> AssetInputs:
     relevant = samples.filter(pl.col("asset").is_in([asset, ALL_ASSETS]))
     series: dict[tuple[str, str, str], Series] = {}
     if relevant.height:
-        for key, part in relevant.partition_by(
-            ["venue", "asset", "metric"], as_dict=True, maintain_order=False
-        ).items():
-            series[key] = Series.from_frame(part)
+        parts = relevant.partition_by(["venue", "asset", "metric"], as_dict=True, maintain_order=False)
+        # In key order: venues are summed in this order, and a float sum's last bit depends on it.
+        for key in sorted(parts):
+            series[key] = Series.from_frame(parts[key])
     return inputs_from_series(asset, series)
 
 
