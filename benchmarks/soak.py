@@ -16,7 +16,9 @@ Progress lines go to stderr; one JSON object goes to stdout (and to --json-out).
 - samples lost: every point of the history series the venues serve at fixed steps, with ts in
   the run, checked against the market model (the simulator's ground truth) one simulated day at
   a time, while it is still within retention. None may be missing outside fault windows (plus a
-  grace of one poll on each side).
+  grace of one poll on each side). A point missing at its audit is looked for again a simulated
+  day later: found then, it counts as late (a poll behind schedule on a busy machine: the sim
+  clock does not wait for it), else as lost. Liquidations are compared too, for information.
 
 Exit status 0 when those hold (and the saved history reloads equal), 1 otherwise.
 
@@ -86,6 +88,8 @@ SETTLE_POLLS = 4
 RECHECK_DAYS = 1.0
 """A point missing at the audit is looked for again this much later: late, or lost."""
 BACKFILL_TIMEOUT_S = 180.0
+DEADLINE_FACTOR = 3.0
+"""The soak gives up (and says so) after this many times its nominal wall time, plus a minute."""
 MODEL_MARGIN_DAYS = 5
 """Modelled days past the run: the backfill and the final settling happen in sim time too."""
 
@@ -504,7 +508,7 @@ class SeriesTally:
         due = [p for p in self.pending if now_ms is None or p[0] <= now_ms]
         if not due:
             return
-        self.pending = [p for p in self.pending if p not in due]
+        self.pending = [p for p in self.pending if now_ms is not None and p[0] > now_ms]
         series = store.series(*key)
         for _, ts, values in due:
             again = check_points(ts, values, series.ts, series.values, np.zeros(ts.size, bool), self.tolerance)
@@ -663,10 +667,30 @@ class SoakOptions:
     retention_days: float = RETENTION_DAYS
     flush_interval_s: float = StoreSettings().flush_interval_s
     view_every_s: float = 1.0
+    backfill_timeout_s: float = BACKFILL_TIMEOUT_S
     tracemalloc: bool = False
     data_dir: Path | None = None
     """Where history is saved; a temp dir (removed after) when None."""
     quiet: bool = False
+
+
+def frame_differences(memory: pl.DataFrame, disk: pl.DataFrame) -> dict[str, Any]:
+    """Rows the store holds that did not reload, rows that reloaded from nowhere, and rows whose
+    value differs, by series, with a few examples."""
+    keys = ["venue", "asset", "metric", "ts"]
+    joined = memory.join(disk, on=keys, how="full", suffix="_disk", coalesce=True)
+    kinds = {
+        "not_on_disk": joined.filter(pl.col("value_disk").is_null()),
+        "only_on_disk": joined.filter(pl.col("value").is_null()),
+        "other_value": joined.filter(pl.col("value") != pl.col("value_disk")),
+    }
+    out: dict[str, Any] = {}
+    for kind, rows in kinds.items():
+        if rows.height:
+            by_series = rows.group_by(["venue", "asset", "metric"]).agg(pl.len().alias("n"), pl.col("ts").min())
+            out[kind] = {f"{r['venue']}/{r['asset']}/{r['metric']}": [r["n"], iso(r["ts"])]
+                         for r in by_series.sort("n", descending=True).head(10).iter_rows(named=True)}
+    return out
 
 
 def health_summary(pipeline: Pipeline) -> dict[str, Any]:
@@ -809,14 +833,14 @@ class Soak:
     async def _wait_for_backfill(self, pipeline: Pipeline, store: HistoryStore) -> float:
         """Until every venue reported its backfill and both market series have data."""
         started = time.monotonic()
-        while time.monotonic() - started < BACKFILL_TIMEOUT_S:
+        while time.monotonic() - started < self.o.backfill_timeout_s:
             venues_done = all("backfill" in pipeline.health.source(v).detail for v in pipeline.config.venues)
             market_done = all(store.newest(MARKET, ALL_ASSETS, m) is not None for m in MARKET_SOURCE)
             if venues_done and market_done:
                 break
             await asyncio.sleep(TICK_S)
         else:
-            self.exceptions.run_problems.append(f"backfill not done after {BACKFILL_TIMEOUT_S:g} s")
+            self.exceptions.run_problems.append(f"backfill not done after {self.o.backfill_timeout_s:g} s")
         elapsed = time.monotonic() - started
         self.say(f"backfill done in {elapsed:.1f} s")
         return elapsed
@@ -862,10 +886,15 @@ class Soak:
         and off, a memory sample per day, the app's saves and view refreshes. Returns the end of
         what was audited."""
         audited_to, next_day = line.pipeline_start, 1
+        deadline = time.monotonic() + 60.0 + DEADLINE_FACTOR * (self.o.days + RECHECK_DAYS) * DAY / 1000 / self.o.speed
         while audited_to < line.end or auditor.pending():
             now = sim.clock.now_ms()
             if now > market.end_ms - DAY:
                 self.exceptions.run_problems.append("the sim clock ran past the modelled market")
+                break
+            if time.monotonic() > deadline:
+                self.exceptions.run_problems.append(f"gave up at {iso(now)}: audited to {iso(audited_to)}, "
+                                                    f"{auditor.pending()} points to look for again")
                 break
             injector.step(now)
             while next_day <= self.o.days and now >= line.run_start + next_day * DAY:
@@ -957,6 +986,7 @@ class Soak:
             "save_s_max": round(max(self.saves, default=0.0), 3), "views_built": self.views,
             "store_rows": ours.height, "reloaded_rows": theirs.height, "load_warnings": warnings,
             "match": not warnings and ours.equals(theirs),
+            "differences": frame_differences(ours, theirs),
         }
 
 
