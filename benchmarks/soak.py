@@ -723,11 +723,14 @@ def git_state() -> dict[str, Any]:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
 
+    import levtop
+
+    where = {"levtop": str(Path(levtop.__file__).parent)}  # a snapshot on PYTHONPATH is not the checkout
     try:
-        return {"commit": git("rev-parse", "--short", "HEAD"),
+        return {**where, "commit": git("rev-parse", "--short", "HEAD"),
                 "modified": git("status", "--porcelain", "--untracked-files=no", "--", "tui").splitlines()}
     except (OSError, subprocess.SubprocessError):
-        return {}
+        return where
 
 
 @dataclass(frozen=True)
