@@ -2,3 +2,6 @@
 
 The model lives in :mod:`levtop.sim.market`; :mod:`levtop.sim.samples` turns it into levtop samples.
 """
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787

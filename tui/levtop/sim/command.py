@@ -9,8 +9,8 @@ import ipaddress
 import signal
 import sys
 
+from levtop.sim import DEFAULT_HOST, DEFAULT_PORT
 from levtop.sim.faults import FaultConfigError, load_faults_toml
-from levtop.sim.server import DEFAULT_HOST, DEFAULT_PORT, Simulator
 
 SCENARIOS = ("recovery", "trap", "calm", "overheat")
 
@@ -75,6 +75,10 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace, faults: list) -> int:
+    # Here, not at the top: every levtop command builds this parser, and the server's imports
+    # (aiohttp, polars) would cost each of them, the TUI's first frame included, half a second.
+    from levtop.sim.server import Simulator
+
     simulator = Simulator(
         scenario=args.scenario,
         seed=args.seed,

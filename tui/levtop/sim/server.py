@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
+from levtop.sim import DEFAULT_HOST
 from levtop.sim.clock import SimClock
 from levtop.sim.faults import (
     FaultConfigError,
@@ -33,9 +34,6 @@ from levtop.sim.faults import (
 from levtop.sim.stats import SimStats
 from levtop.sim.venues import binance, bybit, okx, sentiment
 from levtop.sim.venues.common import ParamError, RestRoute, SimContext, StreamSender, VenueApi, VenueError, VenueReply, WsRoute
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8787
 
 
 def venue_apis() -> tuple[VenueApi, ...]:
