@@ -10,6 +10,7 @@ Health is about the process, not the market, so it reads the wall clock (unlike 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -105,7 +106,9 @@ class HealthBoard:
     def _endpoint(self, source: str, endpoint: str) -> EndpointHealth:
         per_source = self._endpoints.setdefault(source, {})
         if endpoint not in per_source:
-            per_source[endpoint] = EndpointHealth(60.0, started_ms=self._clock())
+            # Not registered with an interval: a one-off step (loading markets, a backfill)
+            # whose success does not age; only a poll that should repeat can go stale.
+            per_source[endpoint] = EndpointHealth(math.inf, started_ms=self._clock())
         return per_source[endpoint]
 
     def sources(self) -> list[str]:
