@@ -165,6 +165,222 @@ def _register_snapshot(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_snapshot_handler)
 
 
+def _positive_seconds(text: str) -> float:
+    """'90' or '90s', '15m', '2h', '1d' -> seconds (argparse type)."""
+    from levtop.timeparse import parse_duration
+
+    raw = text.strip()
+    if raw.replace(".", "", 1).isdigit() and float(raw) > 0:
+        return float(raw)
+    try:
+        return parse_duration(raw) / 1000.0
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _days(text: str) -> float:
+    """'30d', '12h' or a bare number of days -> days (argparse type)."""
+    from levtop.timeparse import parse_duration
+
+    raw = text.strip()
+    try:
+        if raw.replace(".", "", 1).isdigit():
+            return float(raw)
+        return parse_duration(raw) / 86_400_000
+    except UserError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _data_dir(args: argparse.Namespace, config: Config) -> Path:
+    return Path(args.data_dir).expanduser() if getattr(args, "data_dir", None) else config.data_dir
+
+
+def _record_handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from levtop.partitions import parse_target
+    from levtop.record import Recorder, RecordOptions
+    from levtop.timeparse import parse_time
+
+    config = _load_config_and_warn()
+    assets = parse_assets(args.assets, config.assets)
+    if args.sim:
+        from levtop.pipeline import sim_endpoints
+
+        sim_endpoints(args.sim)  # a bad URL is a one-line error
+    out = parse_target(args.out) if args.out else None
+    if out is not None and not out.remote:
+        try:
+            Path(out.root).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create --out {out.root}: {exc.strerror or exc}") from None
+    until = parse_time(args.until, "--until") if args.until else None
+    data_dir = _data_dir(args, config) if (args.data_dir or not args.sim) else None
+    if args.sim and data_dir is None:
+        print("levtop record: --sim without --data-dir: the store stays in memory, so that simulated samples "
+              "never mix with your history", file=sys.stderr)
+    options = RecordOptions(assets=assets, sim_url=args.sim, out=out, data_dir=data_dir,
+                            backfill_days=args.backfill, out_every_s=args.out_every,
+                            progress_every_s=args.progress_every, duration_s=args.duration, until_ms=until)
+    recorder = Recorder(config, options)
+    _print_warnings(recorder.warnings)
+    return asyncio.run(recorder.run())
+
+
+def _register_record(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "record",
+        help="collect without a UI: the store, and a hive-partitioned parquet dataset with --out",
+        description=(
+            "Run every source headless (for services and cron boxes): samples go to the local store, saved "
+            "every [store] flush_interval_s, and with --out to a parquet dataset partitioned "
+            "metric=.../date=YYYY-MM-DD/ (a directory or s3://bucket/prefix; S3 settings from AWS_ENDPOINT_URL, "
+            "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION). Each write adds new part files named by "
+            "host, pid and start time, so several recorders can share one bucket. Progress on stderr once a "
+            "minute. SIGTERM or Ctrl-C: a last save and flush, exit 0."
+        ),
+    )
+    p.add_argument("--assets", help="comma-separated assets (default: the config's watchlist)")
+    p.add_argument("--sim", metavar="URL", help="take every source from a running `levtop sim` at URL")
+    p.add_argument("--out", metavar="PATH", help="also write a parquet dataset here (a directory or s3://bucket/prefix)")
+    p.add_argument("--out-every", type=_positive_seconds, default=900.0, metavar="DURATION",
+                   help="how often new samples are written to --out, like 15m or 1h (default 15m)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="the store's directory (default: the config's; with --sim, none: kept in memory)")
+    p.add_argument("--backfill", type=_days, default=30.0, metavar="DURATION",
+                   help="history fetched at start where the store has none, like 30d (default 30d)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="DURATION",
+                   help="stop after this long (real time), like 90s or 6h (default: run until stopped)")
+    p.add_argument("--until", metavar="TIME",
+                   help="stop once the data reaches this UTC date or time (the simulator's clock under --sim)")
+    p.add_argument("--progress-every", type=_positive_seconds, default=60.0, help=argparse.SUPPRESS)
+    p.set_defaults(handler=_record_handler)
+
+
+def _export_handler(args: argparse.Namespace) -> int:
+    from levtop.export import export_store
+    from levtop.fmt import utc
+    from levtop.model import DAY
+    from levtop.store import HistoryStore
+    from levtop.timeparse import parse_time
+
+    start = parse_time(args.from_, "--from") if args.from_ else None
+    end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
+    if start is not None and end is not None and end < start:
+        raise UserError(f"--to {args.to} is before --from {args.from_}")
+    config = _load_config_and_warn()
+    assets = parse_assets(args.assets, ()) if args.assets else None
+    data_dir = _data_dir(args, config)
+    store, warnings = HistoryStore.load(data_dir, int(config.store.retention_days * DAY))
+    _print_warnings(warnings)
+    result = export_store(store, Path(args.directory), start, end, args.format, assets)
+    print(f"exported {result.rows:,} samples ({utc(result.first_ts)} .. {utc(result.last_ts)} UTC, "
+          f"{len(result.metrics)} metrics) from {data_dir} to {args.directory}: {len(result.files)} {args.format} files")
+    return 0
+
+
+def _register_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write the local store (or a date range) as a dataset directory",
+        description=(
+            "Write the store's samples to DIR as a dataset (columns ts, venue, asset, metric, value), "
+            "partitioned metric=.../date=YYYY-MM-DD/ like `record --out`; `levtop import` and `levtop backtest` "
+            "read it. Exporting into an earlier export merges day by day."
+        ),
+    )
+    p.add_argument("directory", metavar="DIR", help="the dataset directory to write (created if missing)")
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first UTC date (or ISO time) to export")
+    p.add_argument("--to", metavar="DATE", help="last UTC date (inclusive) or ISO time to export")
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="file format (default parquet)")
+    p.add_argument("--assets", help="comma-separated assets (default: all; market-wide series always)")
+    p.add_argument("--data-dir", metavar="DIR", help="the store's directory (default: the config's)")
+    p.set_defaults(handler=_export_handler)
+
+
+def _import_handler(args: argparse.Namespace) -> int:
+    from levtop.export import import_dataset
+    from levtop.fmt import utc
+    from levtop.model import DAY
+    from levtop.store import HistoryStore
+
+    config = _load_config_and_warn()
+    data_dir = _data_dir(args, config)
+    store, warnings = HistoryStore.load(data_dir, int(config.store.retention_days * DAY))
+    _print_warnings(warnings)
+    result = import_dataset(Path(args.directory), store)
+    _print_warnings(result.warnings)
+    print(f"imported {result.rows:,} samples ({utc(result.first_ts)} .. {utc(result.last_ts)} UTC) from "
+          f"{result.files} files into {data_dir}: {result.new:,} new, {result.replaced:,} replaced, "
+          f"{result.unchanged:,} unchanged")
+    if result.beyond_retention:
+        _print_warnings([f"{result.beyond_retention:,} samples are older than the retention "
+                         f"({config.store.retention_days:g} days before the newest sample) and were not kept"])
+    return 0
+
+
+def _register_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import",
+        help="merge a dataset directory into the local store",
+        description=(
+            "Validate the dataset in DIR (.csv or .parquet files with the columns ts, venue, asset, metric, "
+            "value; one-line error naming file and line, exit 2), merge it into the store (the imported value "
+            "wins where both have a sample) and save. Stop a running levtop first: it would overwrite the days "
+            "it touches."
+        ),
+    )
+    p.add_argument("directory", metavar="DIR", help="dataset directory (or one .csv/.parquet file)")
+    p.add_argument("--data-dir", metavar="DIR", help="the store's directory (default: the config's)")
+    p.set_defaults(handler=_import_handler)
+
+
+def _watch_handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from levtop.model import DAY
+    from levtop.store import HistoryStore
+    from levtop.watch import Watcher, WatchOptions
+
+    config = _load_config_and_warn()
+    assets = parse_assets(args.assets, config.assets)
+    store = None
+    if args.sim:
+        from levtop.pipeline import sim_endpoints
+
+        sim_endpoints(args.sim)
+    else:
+        # What a running levtop has stored lengthens the windows; watch never writes.
+        store, warnings = HistoryStore.load(config.data_dir, int(config.store.retention_days * DAY))
+        store.directory = None
+        _print_warnings(warnings)
+    options = WatchOptions(assets=assets, sim_url=args.sim, backfill_days=args.backfill, wait_s=args.wait,
+                           status_every_s=args.status_every, duration_s=args.duration)
+    return asyncio.run(Watcher(config, options, store).run())
+
+
+def _register_watch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="print phase and signal changes as NDJSON on stdout, for scripts and jq",
+        description=(
+            "Run every source headless and print one JSON object per line: the initial phase of each asset, "
+            "then a line per signal state change (type signal) and per phase change (type phase), and a status "
+            "line (type status: sources and phases) every minute. Ends on SIGTERM, Ctrl-C or a closed pipe."
+        ),
+    )
+    p.add_argument("--assets", help="comma-separated assets (default: the config's watchlist)")
+    p.add_argument("--sim", metavar="URL", help="take every source from a running `levtop sim` at URL")
+    p.add_argument("--backfill", type=_days, default=30.0, metavar="DURATION",
+                   help="history fetched at start, like 30d (default 30d, what the monitor uses)")
+    p.add_argument("--wait", type=_positive_seconds, default=120.0, metavar="DURATION",
+                   help="longest wait for every source's first answer before the initial state (default 120s)")
+    p.add_argument("--duration", type=_positive_seconds, metavar="DURATION",
+                   help="stop after this long (default: run until stopped)")
+    p.add_argument("--status-every", type=_positive_seconds, default=60.0, help=argparse.SUPPRESS)
+    p.set_defaults(handler=_watch_handler)
+
+
 def _run_app(args: argparse.Namespace) -> int:
     from levtop.config import load_config
 
@@ -249,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     _register_backtest(sub)
     _register_snapshot(sub)
     _register_themes(sub)
+    _register_record(sub)
+    _register_watch(sub)
+    _register_export(sub)
+    _register_import(sub)
     for register in _optional_registrations():
         register(sub)
     return parser
