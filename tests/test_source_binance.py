@@ -603,3 +603,54 @@ async def test_a_spot_pair_binance_does_not_list_is_left_out_for_good():
             assert asked == ["BTCUSDT"]  # asked once, never again
         finally:
             await venue.close()
+
+
+async def test_a_history_poll_asks_only_the_symbols_whose_next_point_is_due():
+    async with running_sim() as sim:
+        sink = Recorder()
+        venue = make_venue(sim, sink)
+        try:
+            await venue.start()
+            now = venue.clock.now_ms()
+            latest = now - now % (5 * MINUTE)
+            venue.cursors.paged("BTC", "oiHist", [Sample(latest, B, "BTC", "oi_base", 1.0)])  # up to date
+            for asset in ("ETH", "SOL"):
+                venue.cursors.paged(asset, "oiHist", [Sample(latest - 5 * MINUTE, B, asset, "oi_base", 1.0)])
+            sim.stats.reset()
+            job = next(j for j in venue.poll_jobs({}) if j.endpoint == "oiHist")
+            assert job.due_in is not None and job.due_in() <= 0
+            assert await job.fetch() > 0
+            assert requests(sim) == {"/futures/data/openInterestHist": 2}
+            assert {s.asset for s in sink.samples} == {"ETH", "SOL"}
+            assert all(venue.cursors.get(asset, "oiHist") >= latest for asset in ASSETS)
+            # Nothing is due now: the next try is a lag after the next 5-minute close.
+            assert job.due_in() > 0
+        finally:
+            await venue.close()
+
+
+async def test_settled_funding_of_every_symbol_comes_in_one_call():
+    async with running_sim() as sim:
+        sink = Recorder()
+        venue = make_venue(sim, sink)
+        try:
+            await venue.start()
+            now = venue.clock.now_ms()
+            settled = now - now % (8 * HOUR)
+            for asset in ASSETS:  # one settlement behind
+                venue.cursors.paged(asset, "fundingRate", [Sample(settled - 8 * HOUR, B, asset, "funding_8h", 0.0)])
+            sim.stats.reset()
+            job = next(j for j in venue.poll_jobs({}) if j.endpoint == "fundingRate")
+            assert await job.fetch() == len(ASSETS)
+            # The intervals (they change only at a settlement) and every symbol's new rate.
+            assert requests(sim) == {"/fapi/v1/fundingInfo": 1, "/fapi/v1/fundingRate": 1}
+            assert {(s.asset, s.ts) for s in sink.samples} == {(asset, settled) for asset in ASSETS}
+            for s in sink.samples:
+                assert s.value == pytest.approx(dict(sim.market.funding_history(s.asset, B, s.ts, s.ts))[s.ts], abs=1e-8)
+            # Asked again before the next settlement (a refresh): nothing new in one call, so
+            # per symbol for the latest rows.
+            sim.stats.reset()
+            assert await job.fetch() > 0
+            assert requests(sim)["/fapi/v1/fundingRate"] == 1 + len(ASSETS)
+        finally:
+            await venue.close()
