@@ -209,14 +209,112 @@ def test_a_shared_file_without_a_secret_gets_no_warning(tmp_path):
     assert load_config(write_with_mode(tmp_path, text, 0o644)).warnings == ()
 
 
-def test_future_webhook_settings_count_as_secrets(tmp_path):
+def test_webhook_settings_count_as_secrets(tmp_path):
     from levtop.config import exposed_secret_warning
 
     path = write_with_mode(tmp_path, "", 0o644)
     webhook = {"alerts": {"webhooks": [f"https://hooks.slack.com/services/T0/B0/{SECRET}"]}}
     if os.name == "posix":
         assert "alerts.webhooks[0]" in exposed_secret_warning(path, webhook)
-    assert exposed_secret_warning(path, {"alerts": {"webhooks": ["https://example.com/hook"]}}) is None
+        # Any webhook URL: whoever has it can post (an ntfy topic is plain words), so a shared
+        # file holding one gets the warning even when nothing in it looks random.
+        plain = {"alerts": {"webhooks": ["https://example.com/hook", "https://ntfy.sh/my-levtop-alerts"]}}
+        warning = exposed_secret_warning(path, plain)
+        assert "alerts.webhooks[0], alerts.webhooks[1]" in warning and "ntfy" not in warning
+    # The same URL anywhere else is not a secret by itself.
+    assert exposed_secret_warning(path, {"theme": "https://example.com/hook"}) is None
+
+
+@posix_only
+def test_a_shared_config_with_a_webhook_warns_through_the_cli(tmp_path):
+    path = write_with_mode(tmp_path, '[alerts]\nwebhooks = ["https://ntfy.sh/my-levtop-alerts"]\n', 0o644)
+    result = run_cli("config", "check", env_config=path)
+    assert result.returncode == 0 and "alerts.webhooks[0]" in result.stderr and f"chmod 600 {path}" in result.stderr
+    assert "my-levtop-alerts" not in result.stderr
+
+
+# --- [alerts] -------------------------------------------------------------------------------------
+
+
+def test_alert_settings_are_read_and_default_to_phases_bell_and_notification(tmp_path):
+    defaults = load_config(tmp_path / "nope.toml").alerts
+    assert (defaults.min_duration_ms, defaults.phases, defaults.signals) == (15 * 60_000, True, ())
+    assert (defaults.bell, defaults.notification, defaults.desktop) == (True, True, False)
+    assert defaults.webhooks == () and defaults.command == () and not defaults.external
+    alerts = load_config(write(tmp_path, """
+[alerts]
+min_duration = "1h"
+phases = false
+signals = ["funding", "oi_level"]
+bell = false
+desktop = true
+webhooks = ["https://hooks.example.com/a", "http://127.0.0.1:9000/hook"]
+command = ["~/bin/alert", "--asset", "{asset}"]
+""")).alerts
+    assert alerts.min_duration_ms == 3_600_000 and not alerts.phases and alerts.signals == ("funding", "oi_level")
+    assert not alerts.bell and alerts.notification and alerts.desktop and alerts.external
+    assert alerts.webhooks == ("https://hooks.example.com/a", "http://127.0.0.1:9000/hook")
+    assert alerts.command == ("~/bin/alert", "--asset", "{asset}")
+    assert load_config(write(tmp_path, '[alerts]\nmin_duration = "0s"\nsignals = []\n')).alerts.min_duration_ms == 0
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[alerts]\nmin_duration = 15", 'alerts.min_duration: expected a duration like "15m", "1h" or "0s", got an integer 15'),
+        ("[alerts]\nmin_duration = \"15 minutes\"", "alerts.min_duration: expected a duration like \"15m\""),
+        ("[alerts]\nmin_duration = \"-5m\"", "alerts.min_duration: expected a duration"),
+        ("[alerts]\nphases = \"yes\"", "alerts.phases: expected true or false, got a string 'yes'"),
+        ("[alerts]\nbell = 1", "alerts.bell: expected true or false, got an integer 1"),
+        ("[alerts]\nsignals = [\"fundng\"]", "alerts.signals[0]: unknown signal 'fundng'; did you mean 'funding'?"),
+        ("[alerts]\nsignals = [\"price\"]", "alerts.signals[0]: unknown signal 'price'; expected one of funding, oi_rebuild"),
+        ("[alerts]\nsignals = [\"funding\", \"funding\"]", "alerts.signals: 'funding' is listed twice"),
+        ("[alerts]\nsignals = \"funding\"", "alerts.signals: expected a list of strings, got a string 'funding'"),
+        ("[alerts]\nsignal = [\"funding\"]", "alerts.signal: unknown key; did you mean 'signals'?"),
+        ("[alerts]\nwebhooks = \"https://x.example/h\"", "alerts.webhooks: expected a list of URLs, got a string"),
+        ("[alerts]\nwebhooks = [\"hooks.example.com/h\"]", "alerts.webhooks[0]: expected an http:// or https:// URL, got no scheme"),
+        ("[alerts]\nwebhooks = [\"ftp://x.example/h\"]", "alerts.webhooks[0]: expected an http:// or https:// URL with a host, got one with scheme 'ftp'"),
+        ("[alerts]\nwebhooks = [\"https://x.example:99999/h\"]", "alerts.webhooks[0]: expected an http:// or https:// URL with a host, got one with no valid host or port"),
+        ("[alerts]\nwebhooks = [\"https://a.example/h\", \"https://a.example/h\"]", "alerts.webhooks[1]: the same URL as alerts.webhooks[0]"),
+        ("[alerts]\nwebhooks = [3]", "alerts.webhooks[0]: expected a URL string, got an integer 3"),
+        ("[alerts]\ncommand = \"notify.sh --x\"", "alerts.command: expected an argument list like [\"/path/to/script\", \"--flag\"] (no shell), got a string"),
+        ("[alerts]\ncommand = [\"\"]", "alerts.command[0]: expected the program to run, got an empty string"),
+        ("[alerts]\ncommand = [\"x\", 2]", "alerts.command[1]: expected a string, got an integer 2"),
+        ("[alerts]\ncommand = {program = \"x\"}", "alerts.command: expected a list of strings, got a table"),
+        ("alerts = true", "alerts: expected a table, got a boolean True"),
+    ],
+)
+def test_each_alert_mistake_gets_one_precise_line(tmp_path, text, expected):
+    assert expected in error_for(tmp_path, text)
+
+
+def test_a_webhook_mistake_never_quotes_the_url(tmp_path):
+    message = error_for(tmp_path, f'[alerts]\nwebhooks = ["ftp://hooks.example.com/{SECRET}"]\n')
+    assert SECRET not in message and "hooks.example.com" not in message
+
+
+def test_config_show_round_trips_the_alerts(tmp_path):
+    import tomllib
+
+    path = write(tmp_path, """
+[alerts]
+min_duration = "90s"
+signals = ["liquidations"]
+desktop = true
+webhooks = ["https://hooks.example.com/a"]
+command = ["/usr/local/bin/alert", "--json", "{\\"x\\": 1}"]
+""")
+    path.chmod(0o600)
+    shown = run_cli("config", "show", env_config=path)
+    assert shown.returncode == 0, shown.stderr
+    body = shown.stdout.split("\n", 1)[1]
+    assert tomllib.loads(body)["alerts"] == {
+        "min_duration": "90s", "phases": True, "signals": ["liquidations"], "bell": True, "notification": True,
+        "desktop": True, "webhooks": ["https://hooks.example.com/a"],
+        "command": ["/usr/local/bin/alert", "--json", '{"x": 1}']}
+    again = tmp_path / "again.toml"
+    again.write_text(body)
+    assert load_config(again).alerts == load_config(path).alerts
 
 
 @posix_only

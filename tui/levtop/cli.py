@@ -354,8 +354,11 @@ def _watch_handler(args: argparse.Namespace) -> int:
         store, warnings = HistoryStore.load(config.data_dir, int(config.store.retention_days * DAY))
         store.directory = None
         _print_warnings(warnings)
+    if args.alerts and not config.alerts.external:
+        print("levtop watch: --alerts: no desktop, webhook or command alert is configured ([alerts] in "
+              f"{config.path}); alert lines only", file=sys.stderr)
     options = WatchOptions(assets=assets, sim_url=args.sim, backfill_days=args.backfill, wait_s=args.wait,
-                           status_every_s=args.status_every, duration_s=args.duration)
+                           status_every_s=args.status_every, duration_s=args.duration, alerts=args.alerts)
     return asyncio.run(Watcher(config, options, store).run())
 
 
@@ -377,8 +380,98 @@ def _register_watch(sub: argparse._SubParsersAction) -> None:
                    help="longest wait for every source's first answer before the initial state (default 120s)")
     p.add_argument("--duration", type=_positive_seconds, metavar="DURATION",
                    help="stop after this long (default: run until stopped)")
+    p.add_argument("--alerts", action="store_true",
+                   help="also deliver the [alerts] of the config (desktop, webhooks, command) and print a line "
+                        "(type alert) per change that held [alerts] min_duration")
     p.add_argument("--status-every", type=_positive_seconds, default=60.0, help=argparse.SUPPRESS)
     p.set_defaults(handler=_watch_handler)
+
+
+def _alerts_handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from levtop.alert_sinks import fire_test_alert
+
+    config = _load_config_and_warn()
+    terminal = sys.stdout.isatty()
+    return asyncio.run(fire_test_alert(config.alerts, config.assets[0], sys.stdout, terminal=terminal))
+
+
+def _register_alerts(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "alerts",
+        help="alerts on phase and signal changes: `levtop alerts test` fires one of each configured kind",
+        description=(
+            "Alerts are configured in the config file's [alerts] table: which changes (phases, signals), how long a "
+            "change must hold before it counts (min_duration), and where they go (bell, notification, desktop, "
+            "webhooks, command). `test` sends one synthetic alert through every configured kind and prints a line "
+            "per kind; exit 1 when a delivery failed."
+        ),
+    )
+    p.add_argument("action", choices=("test",), help="test: fire one synthetic alert through every configured kind")
+    p.set_defaults(handler=_alerts_handler)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
+    if not 0 <= port < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {port}")
+    return port
+
+
+def _serve_handler(args: argparse.Namespace) -> int:
+    from levtop.serve import ServeOptions, serve
+
+    _load_config_and_warn()  # a bad config is one line here, not a broken page per tab
+    if args.serve_demo and args.serve_sim:
+        raise UserError("--demo and --sim exclude each other: --demo starts its own simulator")
+    if args.serve_speed <= 0:
+        raise UserError(f"--speed must be positive, got {args.serve_speed:g}")
+    app_args: list[str] = []
+    if args.serve_sim:
+        from levtop.pipeline import sim_endpoints
+
+        sim_endpoints(args.serve_sim)
+        app_args = ["--sim", args.serve_sim]
+    elif args.serve_demo:
+        app_args = ["--demo", "--scenario", args.serve_scenario, "--speed", f"{args.serve_speed:g}",
+                    "--seed", str(args.serve_seed)]
+    if args.public_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(args.public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UserError(f"bad --public-url '{args.public_url}': expected http(s)://host[:port]")
+    return serve(ServeOptions(host=args.host, port=args.port, app_args=tuple(app_args), public_url=args.public_url))
+
+
+def _register_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="the monitor in a web browser (textual-serve), on loopback by default",
+        description=(
+            "Serve the monitor over HTTP with textual-serve: open the printed URL in a browser. Each browser tab runs "
+            "its own levtop process (its own sources; with --demo its own simulator), stopped when the tab closes. "
+            "There is no login: it listens on 127.0.0.1 unless --host says otherwise, with a warning. Ctrl-C or "
+            "SIGTERM stops it and every tab."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000; 0 picks a free one)")
+    p.add_argument("--public-url", metavar="URL",
+                   help="the URL browsers use, when a reverse proxy stands in front (default: the host they asked for)")
+    p.add_argument("--demo", dest="serve_demo", action="store_true",
+                   help="each tab runs on a built-in simulator (no network needed)")
+    p.add_argument("--sim", dest="serve_sim", metavar="URL", help="each tab takes every source from a running `levtop sim`")
+    p.add_argument("--scenario", dest="serve_scenario", default="recovery",
+                   choices=("recovery", "trap", "calm", "overheat"), help="the demo's market story (default recovery)")
+    p.add_argument("--speed", dest="serve_speed", type=float, default=1800.0,
+                   metavar="SPEED", help="the demo's sim seconds per real second (default 1800)")
+    p.add_argument("--seed", dest="serve_seed", type=int, default=1, metavar="SEED", help="the demo's random seed (default 1)")
+    p.set_defaults(handler=_serve_handler)
 
 
 def _run_app(args: argparse.Namespace) -> int:
@@ -469,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     _register_watch(sub)
     _register_export(sub)
     _register_import(sub)
+    _register_alerts(sub)
+    _register_serve(sub)
     for register in _optional_registrations():
         register(sub)
     return parser

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from levtop.alerts import DEFAULT_MIN_DURATION_MS, SIGNAL_NAMES as ALERT_SIGNALS
 from levtop.errors import UserError
 from levtop.model import VENUES, is_valid_asset
 from levtop.redact import looks_secret, redact
@@ -83,6 +84,41 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: which changes alert (after holding ``min_duration_ms`` of data time) and
+    where they go. The bell and the notification are the TUI's; ``desktop``, ``webhooks`` and
+    ``command`` are delivered by the TUI and by ``levtop watch --alerts``."""
+
+    min_duration_ms: int = DEFAULT_MIN_DURATION_MS
+    phases: bool = True
+    signals: tuple[str, ...] = ()
+    bell: bool = True
+    notification: bool = True
+    desktop: bool = False
+    webhooks: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+
+    @property
+    def external(self) -> bool:
+        """Whether anything is delivered outside the TUI."""
+        return self.desktop or bool(self.webhooks) or bool(self.command)
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        from levtop.timeparse import format_duration
+
+        return {
+            "min_duration": format_duration(self.min_duration_ms) if self.min_duration_ms else "0s",
+            "phases": self.phases,
+            "signals": list(self.signals),
+            "bell": self.bell,
+            "notification": self.notification,
+            "desktop": self.desktop,
+            "webhooks": list(self.webhooks),
+            "command": list(self.command),
+        }
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     assets: tuple[str, ...] = ("BTC", "ETH", "SOL")
@@ -91,6 +127,7 @@ class Config:
     poll_s: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_POLL_S))
     store: StoreSettings = StoreSettings()
     thresholds: Thresholds = Thresholds()
+    alerts: AlertSettings = AlertSettings()
     sources: dict[str, dict[str, str]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SOURCES.items()}
     )
@@ -129,6 +166,7 @@ class Config:
             "thresholds": thresholds,
             "oi_ceiling_usd": dict(self.thresholds.oi_ceiling_usd),
             "sources": {k: dict(v) for k, v in self.sources.items()},
+            "alerts": self.alerts.to_toml_dict(),
         }
 
 
@@ -192,6 +230,11 @@ class _Checker:
         if not out:
             raise self.fail(key, "expected at least one entry, got an empty list")
         return tuple(out)
+
+    def boolean(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {_describe(value)}")
+        return value
 
     def asset(self, key: str, value: str) -> str:
         if value == "*" or not is_valid_asset(value):
@@ -262,6 +305,100 @@ _ORDERINGS: list[tuple[str, str]] = [
 ]
 
 
+_ALERT_KEYS = ["min_duration", "phases", "signals", "bell", "notification", "desktop", "webhooks", "command"]
+
+
+def _alerts(check: _Checker, table: dict) -> AlertSettings:
+    from levtop.timeparse import parse_duration
+
+    check.known_keys("alerts.", table, _ALERT_KEYS)
+    base = AlertSettings()
+    min_duration = base.min_duration_ms
+    if "min_duration" in table:
+        raw = table["min_duration"]
+        if not isinstance(raw, str):
+            raise check.fail("alerts.min_duration",
+                             f"expected a duration like \"15m\", \"1h\" or \"0s\", got {_describe(raw)}")
+        text = raw.strip()
+        if re.fullmatch(r"0\s*[smhdw]?", text):
+            min_duration = 0
+        else:
+            try:
+                min_duration = parse_duration(text)
+            except UserError:
+                raise check.fail("alerts.min_duration",
+                                 f"expected a duration like \"15m\", \"1h\" or \"0s\", got '{text}'") from None
+
+    def items(key: str, item: Callable[[str, str], str]) -> tuple[str, ...]:
+        # Like string_list, but an empty list is fine: nothing of that kind.
+        value = table.get(key, [])
+        if value == []:
+            return ()
+        return check.string_list(f"alerts.{key}", value, item)
+
+    def signal(key: str, value: str) -> str:
+        if value not in ALERT_SIGNALS:
+            hint = difflib.get_close_matches(value, ALERT_SIGNALS, n=1)
+            suggestion = f"did you mean '{hint[0]}'?" if hint else f"expected one of {', '.join(ALERT_SIGNALS)}"
+            raise check.fail(key, f"unknown signal '{value}'; {suggestion}")
+        return value
+
+    def webhooks() -> tuple[str, ...]:
+        # A webhook URL is a secret: errors name its index and what is wrong, never the URL.
+        raw = table.get("webhooks", [])
+        if not isinstance(raw, list):
+            shown = "a string" if isinstance(raw, str) else _describe(raw)
+            raise check.fail("alerts.webhooks", f"expected a list of URLs, got {shown}")
+        urls: list[str] = []
+        for i, value in enumerate(raw):
+            key = f"alerts.webhooks[{i}]"
+            if not isinstance(value, str):
+                raise check.fail(key, f"expected a URL string, got {_describe(value)}")
+            url = value.strip()
+            parts = urlsplit(url)
+            try:
+                port_ok = parts.port is None or 0 < parts.port < 65536
+            except ValueError:
+                port_ok = False
+            if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+                what = f"scheme '{parts.scheme}'" if parts.scheme not in ("http", "https") else "no valid host or port"
+                raise check.fail(key, f"expected an http:// or https:// URL with a host, got one with {what}"
+                                 if parts.scheme else "expected an http:// or https:// URL, got no scheme")
+            if url in urls:
+                raise check.fail(key, f"the same URL as alerts.webhooks[{urls.index(url)}]")
+            urls.append(url)
+        return tuple(urls)
+
+    def argument(key: str, value: str) -> str:
+        if "\0" in value:
+            raise check.fail(key, "expected no NUL character in a command argument")
+        return value
+
+    command: tuple[str, ...] = ()
+    if "command" in table:
+        raw = table["command"]
+        if isinstance(raw, str):
+            raise check.fail("alerts.command", f"expected an argument list like [\"/path/to/script\", \"--flag\"] "
+                                               f"(no shell), got {_describe(raw)}")
+        if raw != []:
+            if not isinstance(raw, list):
+                raise check.fail("alerts.command", f"expected a list of strings, got {_describe(raw)}")
+            command = tuple(argument(f"alerts.command[{i}]", check.string(f"alerts.command[{i}]", v))
+                            for i, v in enumerate(raw))
+            if not command[0].strip():
+                raise check.fail("alerts.command[0]", "expected the program to run, got an empty string")
+    return AlertSettings(
+        min_duration_ms=min_duration,
+        phases=check.boolean("alerts.phases", table.get("phases", base.phases)),
+        signals=items("signals", signal),
+        bell=check.boolean("alerts.bell", table.get("bell", base.bell)),
+        notification=check.boolean("alerts.notification", table.get("notification", base.notification)),
+        desktop=check.boolean("alerts.desktop", table.get("desktop", base.desktop)),
+        webhooks=webhooks(),
+        command=command,
+    )
+
+
 def _thresholds(check: _Checker, table: dict, ceilings: dict[str, float]) -> Thresholds:
     names = [f.name for f in dataclasses.fields(Thresholds) if f.name != "oi_ceiling_usd"]
     check.known_keys("thresholds.", table, names)
@@ -282,7 +419,7 @@ def _thresholds(check: _Checker, table: dict, ceilings: dict[str, float]) -> Thr
 
 def parse_config(data: dict, path: Path) -> Config:
     check = _Checker(path)
-    top_keys = ["assets", "venues", "theme", "poll", "store", "thresholds", "oi_ceiling_usd", "sources"]
+    top_keys = ["assets", "venues", "theme", "poll", "store", "thresholds", "oi_ceiling_usd", "sources", "alerts"]
     check.known_keys("", data, top_keys)
     base = Config(path=path, exists=True)
 
@@ -329,9 +466,11 @@ def parse_config(data: dict, path: Path) -> Config:
         for key, url in table.items():
             sources[name][key] = check.base_url(f"sources.{name}.{key}", url, websocket=key in WS_KEYS)
 
+    alerts = _alerts(check, check.table("alerts", data.get("alerts", {})))
+
     return Config(
         path=path, assets=assets, venues=venues, theme=theme, poll_s=poll, store=store,
-        thresholds=thresholds, sources=sources, exists=True,
+        thresholds=thresholds, sources=sources, alerts=alerts, exists=True,
     )
 
 
@@ -358,7 +497,10 @@ def exposed_secret_warning(path: Path, data: dict) -> str | None:
         return None
     if not mode & 0o077:
         return None
-    keys = [key for key, value in _string_values(data) if looks_secret(value)]
+    # A webhook URL is a credential whatever it looks like: whoever has it can post (an ntfy
+    # topic, a path token made of plain words).
+    keys = [key for key, value in _string_values(data)
+            if looks_secret(value) or re.fullmatch(r"alerts\.webhooks\[\d+\]", key)]
     if not keys:
         return None
     return (f"{path} holds what looks like a secret ({', '.join(keys)}) and other users can access it "

@@ -13,6 +13,10 @@ signal's state or of the phase is one line. A ``status`` line follows every minu
     {"type": "status", "ts": ..., "ms": ..., "phases": {"BTC": "RESTART"},
      "sources": {"binance": {"status": "LIVE", "error": null}, ...}}
 
+With ``--alerts``, the config's ``[alerts]`` run too: an ``alert`` line (``Alert.to_json``)
+per change that held ``min_duration`` of data time, delivered to the configured desktop,
+webhooks and command.
+
 stdout is flushed after every line. SIGTERM, Ctrl-C, or a reader that goes away (``| head``)
 end it with exit status 0.
 """
@@ -59,6 +63,9 @@ class WatchOptions:
     duration_s: float | None = None
     rate_limit: bool = True
     time_scale: float | None = None
+    alerts: bool = False
+    """Also run the config's [alerts]: an ``alert`` line per change that held ``min_duration``,
+    delivered to the configured desktop, webhooks and command (levtop.alert_sinks)."""
 
 
 def iso(ms: int | None) -> str | None:
@@ -182,6 +189,11 @@ class Watcher:
         self.pipeline: Pipeline | None = None
         self._clock = clock
         self._seen_version: int | None = None
+        self.alerts = None
+        if options.alerts:
+            from levtop.alert_sinks import AlertHub
+
+            self.alerts = AlertHub(config.alerts, phase_reason, external=True)
 
     def status_line(self) -> dict[str, Any]:
         now = self.store.newest_ts
@@ -201,6 +213,11 @@ class Watcher:
         for line in self.tracker.lines(verdicts):
             if not self.writer.write(line):
                 return False
+        if self.alerts is not None:
+            # The first evaluation (once every source has answered) is the alerts' baseline.
+            for alert in self.alerts.feed(verdicts):
+                if not self.writer.write(alert.to_json()):
+                    return False
         return True
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
@@ -218,6 +235,8 @@ class Watcher:
                 await self._loop(stop, started)
         finally:
             await stop_sources(self.pipeline, tasks)
+            if self.alerts is not None:
+                await self.alerts.close()
         return 0
 
     async def _loop(self, stop: asyncio.Event, started: float) -> None:
