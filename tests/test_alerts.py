@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
-import pytest
 from aiohttp import web
 from hypothesis import given, settings, strategies as st
 
@@ -251,7 +250,7 @@ async def test_webhook_gets_one_post_per_change_with_a_retry_after_a_500(caplog)
     assert hook.bodies[0] == hook.bodies[1] == fed[0].to_json()
     assert hook.headers[1]["Idempotency-Key"] == fed[0].id
     assert [r.line for r in hub.dispatcher.results[-1]] == [
-        f"webhook #1 (127.0.0.1): ok (HTTP 200, 2 tries)"]
+        "webhook #1 (127.0.0.1): ok (HTTP 200, 2 tries)"]
     assert TOKEN not in caplog.text and "webhook #1 (127.0.0.1)" in caplog.text
 
 
