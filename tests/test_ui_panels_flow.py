@@ -16,7 +16,8 @@ from levtop.view import Line, MarketView, ViewBuilder
 from levtop.widgets.flows import FlowsPanel, share_bar, signed_change
 from levtop.widgets.liquidations import LiquidationsPanel, cascade_meter, clock, two_sided_bar
 from levtop.widgets.panel import Panel
-from levtop.widgets.flow_parts import HistoryChart, first_fitting
+from levtop.widgets.chart import TimeChart
+from levtop.widgets.flow_parts import first_fitting
 from levtop.widgets.sentiment import SentimentPanel, gauge_bar
 
 from ui_helpers import PHASE_AT, view_at
@@ -183,7 +184,7 @@ def test_compact_at_80x24_uses_sparklines_and_keeps_words_whole():
         async with app.run_test(size=(80, 24)) as pilot:
             app.show(view)
             await pilot.pause()
-            for chart in app.query(HistoryChart):
+            for chart in app.query(TimeChart):
                 assert not chart.display
             assert all(spark.display for spark in app.query(Sparkline))
             return {p: panel_text(app, p) for p in PANELS}
@@ -252,9 +253,8 @@ def test_charts_redraw_in_the_new_theme_colours():
     app = Harness((FlowsPanel,))
 
     def line_colours() -> set[str]:
-        chart = app.query_one(HistoryChart)
-        styles = [str(span.style) for span in chart.render().spans]
-        return {style.split(" on ")[0].lower() for style in styles if not style.startswith("on ")}
+        chart = app.query_one(TimeChart)
+        return {span.style.foreground.hex.lower() for span in chart.render().spans if span.style.foreground}
 
     async def check():
         async with app.run_test(size=(60, 30)) as pilot:

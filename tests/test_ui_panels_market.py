@@ -7,24 +7,36 @@ import dataclasses
 import pytest
 from textual.app import App, ComposeResult
 from textual.containers import Grid
+from textual.color import Color
 from textual.widgets import Sparkline, Static
 
 from levtop import fmt
-from levtop.model import HOUR, MINUTE
+from levtop.app import WINDOWS
+from levtop.model import DAY, HOUR, MINUTE
+from levtop.signals import GATE_SIGNALS, Signal
 from levtop.store import HistoryStore
-from levtop.view import Line, MarketView, ViewBuilder
-from levtop.signals import Signal
+from levtop.view import (
+    CHART_POINTS,
+    CHART_WINDOWS_MS,
+    HISTORY_SPAN,
+    Line,
+    MarketView,
+    ViewBuilder,
+    chart_window,
+    downsample,
+)
+from levtop.widgets.chart import ChartSpec, TimeChart, nice_ticks, render_chart
+from levtop.widgets.flow_parts import HISTORY_WINDOW
 from levtop.widgets.funding import FundingPanel, countdown, funding_state_word
 from levtop.widgets.long_short import LongShortPanel, long_short_word, split_bar
+from levtop.widgets.status_bar import COMPACT_GATE_LABEL, GATE_LABEL
 from levtop.widgets.open_interest import (
     OpenInterestPanel,
-    VenueChart,
     VenueRow,
     change,
-    nice_ticks,
     usd_tick,
 )
-from ui_helpers import PHASE_AT, view_at
+from ui_helpers import PHASE_AT, START_MS, market_store, view_at
 
 PANELS = (OpenInterestPanel, FundingPanel, LongShortPanel)
 
@@ -60,7 +72,7 @@ def text_of(panel) -> str:
 
 
 def chart_text(panel) -> str:
-    return panel.query_one(VenueChart).render().plain
+    return panel.query_one(TimeChart).render().plain
 
 
 def empty_view() -> MarketView:
@@ -277,7 +289,7 @@ async def test_compact_swaps_charts_for_sparklines_at_80x24():
         await shown(app, pilot, view)
         for panel_type in PANELS:
             panel = app.query_one(panel_type)
-            assert not panel.query_one(VenueChart).display
+            assert not panel.query_one(TimeChart).display
             sparklines = list(panel.query(Sparkline))
             assert len(sparklines) == 3 and all(s.display and s.data for s in sparklines)
             assert all(s.region.width >= 4 for s in sparklines), panel_type.__name__
@@ -295,7 +307,7 @@ async def test_compact_swaps_charts_for_sparklines_at_80x24():
         for panel in app.query("Panel"):
             panel.compact = False
         await pilot.pause()
-        assert all(panel.query_one(VenueChart).display for panel in app.query("Panel"))
+        assert all(panel.query_one(TimeChart).display for panel in app.query("Panel"))
         assert not any(s.display for s in app.query(Sparkline))
 
 
@@ -320,3 +332,90 @@ def test_formatting_helpers():
     assert [usd_tick(v) for v in (6e9, 2.5e9, 500e6)] == ["$6B", "$2.5B", "$500M"]
     assert nice_ticks(1.6e9, 6.6e9, 4) == [2e9, 4e9, 6e9]
     assert nice_ticks(-0.0001, 0.0007, 5) == pytest.approx([0.0, 0.0002, 0.0004, 0.0006])
+
+
+# -- redraws -----------------------------------------------------------------------------------
+
+
+def later(view: MarketView, ms: int) -> MarketView:
+    """The same data ``ms`` later on the data clock: what a refresh after an unrelated sample gives."""
+    return dataclasses.replace(view, now=view.now + ms)
+
+
+async def test_a_panel_draws_again_only_when_what_it_shows_changed():
+    view = view_at(PHASE_AT["RESTART"])
+    app = Harness()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(app, pilot, view)
+        draws = {panel_type: 0 for panel_type in PANELS}
+        for panel_type in PANELS:
+            panel = app.query_one(panel_type)
+            panel.draw = lambda v, t=panel_type, d=panel.draw: (draws.__setitem__(t, draws[t] + 1), d(v))
+        await shown(app, pilot, later(view, 10_000))
+        assert draws == {OpenInterestPanel: 0, FundingPanel: 0, LongShortPanel: 0}
+        # The funding countdowns count minutes: a new minute of the data clock redraws that panel.
+        await shown(app, pilot, later(view, MINUTE))
+        assert draws == {OpenInterestPanel: 0, FundingPanel: 1, LongShortPanel: 0}
+        app.query_one(OpenInterestPanel).compact = True
+        await pilot.pause()
+        assert draws[OpenInterestPanel] == 1
+
+
+def test_chart_windows_move_a_bucket_at_a_time():
+    store = market_store("recovery")
+    now = START_MS + PHASE_AT["RESTART"]
+    start, end = chart_window(now, 7 * DAY)
+    assert end - start == 7 * DAY and now <= end < now + 7 * DAY // CHART_POINTS
+    series = store.series("binance", "BTC", "oi_usd")
+    # Until the next bucket boundary the window stays put, and with no new sample, so does the line.
+    assert chart_window(end, 7 * DAY) == (start, end) and chart_window(end + 1, 7 * DAY)[0] > start
+    newest = int(series.ts[series.ts <= now][-1])
+    assert downsample(series, (start, end), now) == downsample(series, (start, end), newest)
+    assert len(downsample(series, (start, end), now).ts) <= CHART_POINTS
+
+
+def test_time_chart_puts_each_value_at_its_height_and_time():
+    rising = Line((0, DAY // 2, DAY), (0.0, 5.0, 10.0))
+    spec = ChartSpec(((rising, "accent"),), DAY, DAY, lambda v: f"{v:g}", y_limits=(0, 10), y_ticks=(0, 10),
+                     guides=((5.0, "good"),))
+    rows = render_chart(spec, 30, 10, lambda _: Color.parse("#ff0000"), Color.parse("#808080")).plain.splitlines()
+    plot, axis, labels = rows[:-2], rows[-2], rows[-1]
+    assert len(rows) == 10 and all(len(row) == 30 for row in rows)
+    assert plot[0].startswith("10┤") and plot[-1].startswith(" 0┤")
+    # The line starts at the bottom left and ends at the top right; the guide runs where it is not.
+    assert plot[-1][3] != " " and plot[0][-1] != " " and plot[0][3] == " "
+    assert "─" in plot[len(plot) // 2]
+    assert axis.startswith("  └") and axis.endswith("┬") and labels.rstrip().endswith("now")
+    assert "-12h" in labels
+
+
+def test_window_names_and_gate_labels_follow_the_engine():
+    assert WINDOWS == tuple(CHART_WINDOWS_MS)
+    assert tuple(GATE_LABEL) == tuple(COMPACT_GATE_LABEL) == GATE_SIGNALS
+    assert HISTORY_WINDOW in CHART_WINDOWS_MS and CHART_WINDOWS_MS[HISTORY_WINDOW] == HISTORY_SPAN
+
+
+def test_the_other_watchlist_rows_are_evaluated_in_turn():
+    store = market_store("recovery")
+    builder = ViewBuilder()
+    evaluated: list[list[str]] = []
+    watch_row = builder._watch_row
+
+    def recording(series, asset, now):
+        evaluated[-1].append(asset)
+        return watch_row(series, asset, now)
+
+    builder._watch_row = recording
+    series = store.series_map(("BTC", "ETH", "SOL"))
+    views = []
+    for step in range(4):
+        evaluated.append([])
+        now = START_MS + PHASE_AT["RESTART"] + step * HOUR
+        views.append(builder.build_from_series(series, now, ("BTC", "ETH", "SOL"), "BTC", others_per_build=1))
+    assert evaluated == [["BTC", "ETH", "SOL"], ["BTC", "SOL"], ["BTC", "ETH"], ["BTC", "SOL"]]
+    # A row not due keeps its last value; the selected asset's is always new.
+    assert views[1].watchlist[1] is views[0].watchlist[1]
+    assert [row.asset for row in views[-1].watchlist] == ["BTC", "ETH", "SOL"]
+    full = ViewBuilder().build_from_series(series, START_MS + PHASE_AT["RESTART"] + 3 * HOUR, ("BTC", "ETH", "SOL"),
+                                           "BTC")
+    assert views[-1].watchlist[0] == full.watchlist[0] and views[-1].selected == full.selected

@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -27,7 +29,6 @@ from levtop.config import Config, ConfigError, save_setting
 from levtop.model import DAY, is_valid_asset
 from levtop.redact import redact
 from levtop.theming import DEFAULT_THEME, SEMANTIC_DEFAULTS, builtin_themes, user_themes
-from levtop.view import CHART_WINDOWS_MS, MarketView, ViewBuilder
 from levtop.widgets.funding import FundingPanel
 from levtop.widgets.flows import FlowsPanel
 from levtop.widgets.liquidations import LiquidationsPanel
@@ -38,9 +39,13 @@ from levtop.widgets.sentiment import SentimentPanel
 from levtop.widgets.status_bar import StatusBar
 from levtop.widgets.watchlist import Watchlist
 
+if TYPE_CHECKING:
+    from levtop.view import MarketView, ViewBuilder
+
 log = logging.getLogger(__name__)
 
-WINDOWS = tuple(CHART_WINDOWS_MS)
+WINDOWS = ("1d", "7d", "30d")
+"""The chart windows, view.CHART_WINDOWS_MS's keys (the view imports numpy: not before the first frame)."""
 MIN_WIDTH, MIN_HEIGHT = 60, 20
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 WIDE_WIDTH = 160
@@ -49,6 +54,9 @@ EXIT_DEADLINE_S = 8.0
 DEMO_BACKFILL_DAYS = 10.0
 """Enough for every signal's window (14d stablecoins come from DefiLlama's daily history anyway),
 and quick enough that the demo's panels fill within seconds."""
+VIEW_REFRESH_S = 1.0
+"""How often new data reaches the screen, at most: a monitor reads well at once a second, and a
+fast market (or demo) then costs one view and one repaint a second. Keys refresh at once."""
 DEMO_LEAD_MS = 26 * 3_600_000
 """The demo starts a day before the scenario's flush: the cascade meter needs 24h of liquidations."""
 
@@ -61,6 +69,15 @@ PANEL_SOURCES = {
     SentimentPanel: ("fear_greed",),
     FlowsPanel: ("stablecoins",),
 }
+
+
+def import_data_modules(demo: bool) -> None:
+    """Import what the data's start needs, so that its ``import`` statements find them loaded."""
+    import levtop.pipeline  # noqa: F401
+    import levtop.view  # noqa: F401
+
+    if demo:
+        import levtop.sim.server  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -126,7 +143,6 @@ class LevtopApp(App):
         self.mode = mode or RunMode()
         self.watchlist_assets: list[str] = list(config.assets)
         self.set_reactive(LevtopApp.selected, self.watchlist_assets[0])
-        self.builder = ViewBuilder(config.thresholds)
         self.store = store
         self.pipeline = None
         self.simulator = None
@@ -139,6 +155,14 @@ class LevtopApp(App):
         self._history_problem: str | None = None
         # Before the first frame, so that nothing is ever drawn in another theme's colours.
         self._theme_warnings = self._register_themes()
+
+    @cached_property
+    def builder(self) -> ViewBuilder:
+        """Made on first use: the view, the engine and their numpy and polars are imported after
+        the first frame (by the worker that starts the data, or the first view's build)."""
+        from levtop.view import ViewBuilder
+
+        return ViewBuilder(self.config.thresholds)
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -170,9 +194,10 @@ class LevtopApp(App):
         if not self._watch_data:
             bar.no_sources_text = "recorded data, no live sources"
         self._apply_size(self.size.width, self.size.height)
+        # The sources and the simulator start after the first frame is on screen.
         if self._watch_data:
-            self.start_data()
-        self.set_interval(0.5, self.refresh_view_if_changed)
+            self.call_after_refresh(self.start_data)
+        self.set_interval(VIEW_REFRESH_S, self.refresh_view_if_changed)
 
     def notify(self, message: str, *, title: str = "", **kwargs) -> None:
         """Every notification, masked: some quote an exception or a config error, which may
@@ -236,6 +261,9 @@ class LevtopApp(App):
         self.run_worker(self._start_sources(), name="start", group="setup", exit_on_error=False)
 
     async def _start_sources(self) -> None:
+        # In a thread: these imports (numpy, polars, ccxt, aiohttp, the engine) take seconds of
+        # CPU, which the screen and the keys should not wait for.
+        await asyncio.to_thread(import_data_modules, self.mode.kind == "demo")
         from levtop.pipeline import Pipeline
         from levtop.store import HistoryStore
 
@@ -326,7 +354,7 @@ class LevtopApp(App):
         notes = {v.name: v.liquidation_note for v in self.pipeline.venues.values()
                  if v.liquidation_note} if self.pipeline else {}
         view = self.builder.build_from_series(series, now, self.watchlist_assets, self.selected, self.window,
-                                              health, notes=notes)
+                                              health, notes=notes, others_per_build=1)
         self.call_from_thread(self.apply_view, view)
 
     def apply_view(self, view: MarketView) -> None:

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from levtop.model import ALL_ASSETS, DAY, HOUR, MARKET, VENUES
-from levtop.series import Series, merge_additive
+from levtop.series import Series
 from levtop.signals import (
     GATE_SIGNALS,
     Signal,
@@ -30,6 +30,8 @@ CHART_WINDOWS_MS = {"1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 FUNDING_INTERVAL_MS = 8 * HOUR
 CHART_POINTS = 240
 """Points per chart line after downsampling: more than any terminal has columns."""
+HISTORY_SPAN = CHART_WINDOWS_MS["30d"]
+"""The span of the Sentiment and Flows charts, whatever the app's chart window."""
 
 FEAR_GREED_CLASSES = ((24, "Extreme Fear"), (45, "Fear"), (55, "Neutral"), (75, "Greed"), (100, "Extreme Greed"))
 
@@ -187,6 +189,8 @@ class MarketView:
     watchlist: tuple[WatchRow, ...]
     selected: AssetView
     health: dict[str, SourceHealth] = field(default_factory=dict)
+    chart_windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Per chart window ("1d", "7d", "30d"), the (start, end) its charts show: see ``chart_window``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,10 +205,22 @@ def fear_greed_label(value: float | None) -> str | None:
     return FEAR_GREED_CLASSES[-1][1]
 
 
-def downsample(series: Series, start: int, end: int, points: int = CHART_POINTS) -> Line:
-    """The series within [start, end], thinned to at most ``points`` (last value per bucket)."""
+def chart_window(now: int, span_ms: int) -> tuple[int, int]:
+    """The time range a chart of ``span_ms`` shows: it ends at the first bucket boundary (a
+    CHART_POINTS-th of the span) at or after ``now``. So it moves a whole bucket at a time, and
+    an unchanged series gives the same Line, and a chart the same picture, until a sample
+    arrives or a bucket passes: a chart is not redrawn for each tick of the data clock."""
+    bucket = max(1, span_ms // CHART_POINTS)
+    end = -(-now // bucket) * bucket
+    return end - span_ms, end
+
+
+def downsample(series: Series, window: tuple[int, int], now: int, points: int = CHART_POINTS) -> Line:
+    """The series within ``window`` up to ``now``, thinned to at most ``points`` (the last value
+    per bucket; buckets split the whole window, so they stay put while ``now`` moves)."""
+    start, end = window
     a = int(np.searchsorted(series.ts, start, side="left"))
-    b = int(np.searchsorted(series.ts, end, side="right"))
+    b = int(np.searchsorted(series.ts, now, side="right"))
     ts, values = series.ts[a:b], series.values[a:b]
     if ts.size > points:
         edges = np.linspace(start, end, points + 1)
@@ -214,13 +230,14 @@ def downsample(series: Series, start: int, end: int, points: int = CHART_POINTS)
     return Line(tuple(int(t) for t in ts), tuple(float(v) for v in values))
 
 
-def hourly_totals(series: Series, start: int, end: int) -> Line:
-    """Sum per hour, hours ending in (start, end]."""
+def hourly_totals(parts: Sequence[Series], start: int, end: int) -> Line:
+    """Sum per hour of the parts together, hours ending in (start, end]. Each part is summed on
+    its own: merging them first sorted every event of the history again on every refresh."""
     first = -(-start // HOUR) * HOUR
     ends = np.arange(first, end + 1, HOUR, dtype=np.int64)
     if ends.size == 0:
         return Line((), ())
-    totals = series.window_sum(ends - HOUR, ends)
+    totals = sum(part.window_sum(ends - HOUR, ends) for part in parts)
     return Line(tuple(int(t) for t in ends), tuple(float(v) for v in totals))
 
 
@@ -233,6 +250,9 @@ class ViewBuilder:
 
     def __init__(self, thresholds: Thresholds | None = None):
         self.thresholds = thresholds or Thresholds()
+        self._rows: dict[str, WatchRow] = {}
+        """The last row of each asset built in turns (``others_per_build``)."""
+        self._turn = 0
 
     def build(self, store: HistoryStore, watchlist: Sequence[str], selected: str, window: str = "7d",
               health: Mapping[str, SourceHealth] | None = None,
@@ -245,22 +265,50 @@ class ViewBuilder:
                           watchlist: Sequence[str], selected: str, window: str = "7d",
                           health: Mapping[str, SourceHealth] | None = None,
                           next_funding: Mapping[tuple[str, str], int] | None = None,
-                          notes: Mapping[str, str] | None = None) -> MarketView:
+                          notes: Mapping[str, str] | None = None, *,
+                          others_per_build: int | None = None) -> MarketView:
         """The same from a snapshot of the store's series: safe to run in a worker thread while
-        the store keeps receiving samples (series are immutable arrays)."""
+        the store keeps receiving samples (series are immutable arrays).
+
+        With ``others_per_build``, the selected asset is evaluated and only that many of the
+        others, in turn; the rest of the watchlist keeps its last rows. An evaluation is most of a
+        build: the app's refreshes then cost two of them, not one per asset of the watchlist.
+        Without, every asset is evaluated (and no row is kept)."""
+        due = self._due(watchlist, selected, others_per_build)
         rows = []
-        verdicts: dict[str, Verdict | None] = {}
+        selected_verdict = None
         for asset in watchlist:
-            inputs = inputs_from_series(asset, series)
-            verdict = evaluate_inputs(inputs, [now], self.thresholds)[0] if now is not None else None
-            verdicts[asset] = verdict
-            price = _latest_price(series, asset, now)
-            oi_change = verdict.signals["oi_rebuild"].value if verdict else None
-            rows.append(WatchRow(asset, verdict.phase if verdict else "UNKNOWN", bool(verdict and verdict.green),
-                                 price, oi_change))
-        view = self.asset_view(series, selected, now, verdicts.get(selected), window,
-                               next_funding or {}, notes or {})
-        return MarketView(now, window, tuple(rows), view, dict(health or {}))
+            if asset in due:
+                row, verdict = self._watch_row(series, asset, now)
+                if others_per_build is not None:
+                    self._rows[asset] = row
+                if asset == selected:
+                    selected_verdict = verdict
+            else:
+                row = self._rows[asset]
+            rows.append(row)
+        view = self.asset_view(series, selected, now, selected_verdict, window, next_funding or {}, notes or {})
+        charts = {} if now is None else {name: chart_window(now, span) for name, span in CHART_WINDOWS_MS.items()}
+        return MarketView(now, window, tuple(rows), view, dict(health or {}), charts)
+
+    def _due(self, watchlist: Sequence[str], selected: str, others: int | None) -> set[str]:
+        """The assets to evaluate now: all, or the selected one, those without a row yet and the
+        next ``others`` of the rest in turn."""
+        if others is None:
+            return set(watchlist)
+        rest = [asset for asset in watchlist if asset != selected]
+        turn = {rest[(self._turn + i) % len(rest)] for i in range(min(others, len(rest)))} if rest else set()
+        self._turn += others
+        return {selected, *turn, *(asset for asset in watchlist if asset not in self._rows)}
+
+    def _watch_row(self, series: Mapping[tuple[str, str, str], Series], asset: str,
+                   now: int | None) -> tuple[WatchRow, Verdict | None]:
+        verdict = evaluate_inputs(inputs_from_series(asset, series), [now], self.thresholds)[0] \
+            if now is not None else None
+        oi_change = verdict.signals["oi_rebuild"].value if verdict else None
+        row = WatchRow(asset, verdict.phase if verdict else "UNKNOWN", bool(verdict and verdict.green),
+                       _latest_price(series, asset, now), oi_change)
+        return row, verdict
 
     def asset_view(self, series: Mapping[tuple[str, str, str], Series], asset: str, now: int | None,
                    verdict: Verdict | None, window: str, next_funding: Mapping[tuple[str, str], int],
@@ -268,6 +316,7 @@ class ViewBuilder:
         span = CHART_WINDOWS_MS[window]
         t = now if now is not None else 0
         start = t - span
+        chart = chart_window(t, span)
 
         def get(venue: str, metric: str, a: str = asset) -> Series:
             return series.get((venue, a, metric), _empty())
@@ -281,9 +330,9 @@ class ViewBuilder:
         th = self.thresholds
         return AssetView(
             asset, now, verdict,
-            self._open_interest(inputs_from_series(asset, series), get, asof, venues, t, start, verdict),
-            self._funding(get, asof, venues, t, start, verdict, next_funding, asset, th),
-            self._long_short(get, asof, venues, start, t),
+            self._open_interest(inputs_from_series(asset, series), get, asof, venues, t, chart, verdict),
+            self._funding(get, asof, venues, t, chart, verdict, next_funding, asset, th),
+            self._long_short(get, asof, venues, chart, t),
             self._liquidations(get, asof, venues, t, start, verdict, notes, asset),
             self._sentiment(get, asof, t),
             self._flows(get, asof, venues, t),
@@ -291,7 +340,7 @@ class ViewBuilder:
 
     # -- panels --------------------------------------------------------------------------------
 
-    def _open_interest(self, inputs, get, asof, venues, t, start, verdict) -> OpenInterestView:
+    def _open_interest(self, inputs, get, asof, venues, t, chart, verdict) -> OpenInterestView:
         per_venue = {v: (asof(v, "oi_usd"), asof(v, "oi_base")) for v in venues}
         usd_values = [u for u, _ in per_venue.values() if u is not None]
         base_values = [b for _, b in per_venue.values() if b is not None]
@@ -311,7 +360,7 @@ class ViewBuilder:
             then = total_at(t - window_ms)
             return total_usd / then - 1 if (then and total_usd is not None) else None
 
-        lines = {v: downsample(get(v, "oi_usd"), start, t) for v in venues}
+        lines = {v: downsample(get(v, "oi_usd"), chart, t) for v in venues}
         peak = aggregate_peak(inputs, "oi_usd", t - 30 * DAY, t, self.thresholds) if total_usd else None
         drawdown = (total_usd / peak - 1) if (peak and total_usd is not None) else None
         rebuild = rebuild_since = None
@@ -324,22 +373,22 @@ class ViewBuilder:
         return OpenInterestView(total_usd, total_base, shares, change(DAY), change(7 * DAY), drawdown,
                                 rebuild, rebuild_since, lines)
 
-    def _funding(self, get, asof, venues, t, start, verdict, next_funding, asset, th) -> FundingView:
+    def _funding(self, get, asof, venues, t, chart, verdict, next_funding, asset, th) -> FundingView:
         weighted = verdict.signals["funding"].value if verdict else None
         # Binance, Bybit and OKX settle at 00:00, 08:00 and 16:00 UTC unless a venue says otherwise.
         default_next = (t // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
         rates = {v: VenueFunding(asof(v, "funding_8h", 24 * HOUR), next_funding.get((v, asset), default_next))
                  for v in venues}
-        lines = {v: downsample(get(v, "funding_8h"), start, t) for v in venues}
+        lines = {v: downsample(get(v, "funding_8h"), chart, t) for v in venues}
         apr = weighted * 3 * 365 if weighted is not None else None
         return FundingView(weighted, apr, rates, th.funding_neutral_low, th.funding_neutral_high, lines)
 
-    def _long_short(self, get, asof, venues, start, t) -> LongShortView:
+    def _long_short(self, get, asof, venues, chart, t) -> LongShortView:
         return LongShortView(
             {v: asof(v, "long_short_ratio") for v in venues},
             {v: asof(v, "top_long_short_ratio") for v in venues if len(get(v, "top_long_short_ratio"))},
-            {v: downsample(get(v, "long_short_ratio"), start, t) for v in venues},
-            {v: downsample(get(v, "top_long_short_ratio"), start, t) for v in venues
+            {v: downsample(get(v, "long_short_ratio"), chart, t) for v in venues},
+            {v: downsample(get(v, "top_long_short_ratio"), chart, t) for v in venues
              if len(get(v, "top_long_short_ratio"))},
         )
 
@@ -364,18 +413,17 @@ class ViewBuilder:
                     candidate = (float(s.values[k]), int(s.ts[k]), v, side)
                     if largest is None or candidate[0] > largest[0]:
                         largest = candidate
-                for i in range(max(a, b - 40), b):
-                    ts = int(s.ts[i])
-                    price = prices.asof(np.array([ts]), HOUR)[0] if len(prices) else np.nan
-                    events.append(LiquidationEvent(ts, v, side, float(s.values[i]),
-                                                   None if np.isnan(price) else float(price)))
+                tape = slice(max(a, b - 40), b)
+                at = prices.asof(s.ts[tape], HOUR) if len(prices) else np.full(b - tape.start, np.nan)
+                events += [LiquidationEvent(int(ts), v, side, float(usd), None if np.isnan(price) else float(price))
+                           for ts, usd, price in zip(s.ts[tape], s.values[tape], at)]
         events.sort(key=lambda e: e.ts, reverse=True)
         largest_event = None
         if largest is not None:
             usd, ts, v, side = largest
             price = get(v, "price").asof(np.array([ts]), HOUR)[0] if len(get(v, "price")) else np.nan
             largest_event = LiquidationEvent(ts, v, side, usd, None if np.isnan(price) else float(price))
-        hourly = hourly_totals(merge_additive(parts), start, t) if parts else Line((), ())
+        hourly = hourly_totals(parts, start, t) if parts else Line((), ())
         signal = verdict.signals["liquidations"] if verdict else None
         return LiquidationsView(
             tuple(events[:40]), sums["long_1h"], sums["short_1h"], sums["long_24h"], sums["short_24h"],
@@ -386,7 +434,7 @@ class ViewBuilder:
 
     def _sentiment(self, get, asof, t) -> SentimentView:
         value = asof(MARKET, "fear_greed", 72 * HOUR, ALL_ASSETS)
-        line = downsample(get(MARKET, "fear_greed", ALL_ASSETS), t - 30 * DAY, t)
+        line = downsample(get(MARKET, "fear_greed", ALL_ASSETS), chart_window(t, HISTORY_SPAN), t)
         th = self.thresholds
         return SentimentView(value, fear_greed_label(value), line, th.sentiment_fear_max, th.sentiment_greed_above)
 
@@ -406,7 +454,8 @@ class ViewBuilder:
                 return None
             return float(sum(p.window_sum(np.array([t - DAY]), np.array([t]))[0] for p in parts))
 
-        return FlowsView(now_value, change(7), change(14), downsample(supply, t - 30 * DAY, t),
+        return FlowsView(now_value, change(7), change(14),
+                         downsample(supply, chart_window(t, HISTORY_SPAN), t),
                          volume("spot_volume_usd"), volume("perp_volume_usd"))
 
 

@@ -6,24 +6,28 @@ of volume) is healthier than one rebuilt on perps (design.md section 1).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.widgets import Sparkline
 
 from levtop import fmt
-from levtop.model import DAY
-from levtop.view import FlowsView, MarketView
-from levtop.widgets.panel import Panel
+from levtop.widgets.chart import TimeChart
 from levtop.widgets.flow_parts import (
+    HISTORY_WINDOW,
     NO_DATA,
-    ChartSpec,
-    HistoryChart,
     TextBlock,
     first_fitting,
-    signal_state,
+    history_chart,
     show_sparkline,
+    signal_state,
     spread,
     state_badge,
 )
+from levtop.widgets.panel import Panel
+
+if TYPE_CHECKING:
+    from levtop.view import FlowsView, MarketView
 
 STABLECOIN_MOODS = {
     "good": "inflows increasing",
@@ -43,20 +47,16 @@ def signed_change(fraction: float | None, digits: int = 2, gap: str = " ") -> st
     return f"[$good]▲{gap}{text}[/]" if fraction > 0 else f"[$bad]▼{gap}{text}[/]"
 
 
-def supply_ticks(values: tuple[float, ...]) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """The latest value as the one y tick, labelled in dollars ('$170.3B').
-
-    One only: with more, plotext drops whichever does not fit the chart's rows, and which one it
-    dropped was not stable from run to run. The title carries the range."""
-    if not values:
-        return (), ()
-    return (values[-1],), (fmt.usd(values[-1]),)
+def supply_ticks(values: tuple[float, ...]) -> tuple[float, ...]:
+    """The latest value as the one y tick (labelled in dollars, '$170.3B'): the supply moves by
+    tenths of a percent, which round ticks would not resolve. The title carries the range."""
+    return values[-1:]
 
 
 def supply_title(values: tuple[float, ...]) -> str:
     if not values:
-        return "Stablecoin supply · 30d"
-    return f"Stablecoin supply · 30d · {fmt.usd(min(values))}–{fmt.usd(max(values))}"
+        return f"Stablecoin supply · {HISTORY_WINDOW}"
+    return f"Stablecoin supply · {HISTORY_WINDOW} · {fmt.usd(min(values))}–{fmt.usd(max(values))}"
 
 
 def share_bar(spot_share: float | None, width: int) -> str:
@@ -95,32 +95,25 @@ class FlowsPanel(Panel):
         self.flows: FlowsView | None = None
         self.asset = ""
         self.state = "unknown"
-        self.now: int | None = None
 
     def compose(self) -> ComposeResult:
         yield TextBlock(self._supply, id="flows-supply")
-        yield HistoryChart(id="flows-chart")
+        yield TimeChart(id="flows-chart")
         yield Sparkline([], id="flows-spark")
         yield TextBlock(self._volume, id="flows-volume")
 
-    def watch_compact(self, compact: bool) -> None:
-        self.set_class(compact, "-compact")
-        for block in self.query(TextBlock):
-            block.refresh(layout=True)
+    def shown_key(self, view: MarketView) -> object:
+        return (view.selected.flows, view.selected.asset, signal_state(view, "stablecoins"),
+                view.chart_windows.get(HISTORY_WINDOW))
 
-    def show(self, view: MarketView) -> None:
+    def draw(self, view: MarketView) -> None:
         flows = view.selected.flows
-        state = signal_state(view, "stablecoins")
-        key = (flows, view.selected.asset, state, view.now)
-        if key == (self.flows, self.asset, self.state, self.now):
-            return
-        self.flows, self.asset, self.state, self.now = key
+        self.flows, self.asset, self.state = flows, view.selected.asset, signal_state(view, "stablecoins")
         for block in self.query(TextBlock):
-            block.refresh()
-        ticks, labels = supply_ticks(flows.supply_line.values)
-        self.query_one(HistoryChart).draw(ChartSpec(
-            flows.supply_line, view.now, 30 * DAY, supply_title(flows.supply_line.values), "accent",
-            y_ticks=ticks, y_labels=labels,
+            block.update()
+        self.query_one(TimeChart).draw(history_chart(
+            view, flows.supply_line, supply_title(flows.supply_line.values), y_label=fmt.usd,
+            y_ticks=supply_ticks(flows.supply_line.values),
         ))
         show_sparkline(self.query_one(Sparkline), flows.supply_line)
 

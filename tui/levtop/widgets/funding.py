@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 
 from levtop import fmt
 from levtop.model import MINUTE
-from levtop.signals import Signal
-from levtop.view import FundingView, MarketView
-from levtop.widgets.open_interest import NO_DATA, ChartSpec, MarketPanel, state_badge, swatch, venue_colors
+from levtop.widgets.open_interest import NO_DATA, MarketPanel, state_badge, swatch, venue_colors
+
+if TYPE_CHECKING:
+    from levtop.signals import Signal
+    from levtop.view import FundingView, MarketView
 
 
 def countdown(ms: int | None) -> str:
@@ -54,8 +57,14 @@ class FundingPanel(MarketPanel):
 
     TITLE = "Funding"
 
-    def show(self, view: MarketView) -> None:
-        self._last_view = view
+    def shown_key(self, view: MarketView) -> object:
+        verdict = view.selected.verdict
+        # The countdowns count minutes of the data clock.
+        minute = view.now // MINUTE if view.now is not None else None
+        return (view.selected.funding, verdict.signals.get("funding") if verdict else None, minute, view.window,
+                view.chart_windows.get(view.window))
+
+    def draw(self, view: MarketView) -> None:
         funding = view.selected.funding
         verdict = view.selected.verdict
         state, word = funding_state_word(verdict.signals.get("funding") if verdict else None, funding)
@@ -76,7 +85,7 @@ class FundingPanel(MarketPanel):
                 Content.assemble(badge, (f"  {pays}" if pays else "", "$text-muted")),
                 Content.styled(f"24h mean · {band}", "$text-muted"),
             ]
-        self.headline.update(Content("\n").join(lines))
+        self.set_headline(lines)
 
         venues = list(funding.venues)
         colors = venue_colors(self, venues)
@@ -95,8 +104,6 @@ class FundingPanel(MarketPanel):
             line = funding.lines.get(row.venue)
             row.set(text, line.values if line else (), colors[row.venue])
 
-        self.draw_chart(
-            ChartSpec("funding/8h", view.window, view.now or 0, dict(funding.lines), fmt.rate,
-                      guides=[(funding.neutral_low, "good"), (funding.neutral_high, "good")]),
-            Content.assemble(("──", "$good"), " neutral band"),
-        )
+        self.draw_chart(view, "funding/8h", funding.lines, fmt.rate,
+                        guides=((funding.neutral_low, "good"), (funding.neutral_high, "good")),
+                        legend=Content.assemble(("──", "$good"), " neutral band"))

@@ -9,16 +9,19 @@ liquidation per symbol per second, so its totals are a lower bound) are marked "
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Sparkline
 
 from levtop import fmt
-from levtop.signals import Thresholds
-from levtop.view import LiquidationEvent, LiquidationsView, MarketView
-from levtop.widgets.panel import Panel
+from levtop.thresholds import Thresholds
 from levtop.widgets.flow_parts import NO_DATA, TextBlock, cells, first_fitting, spread
+from levtop.widgets.panel import Panel, set_text
+
+if TYPE_CHECKING:
+    from levtop.view import LiquidationEvent, LiquidationsView, MarketView
 
 # The default marks, for a meter drawn without a view (the view carries the configured ones).
 _DEFAULTS = Thresholds()
@@ -132,19 +135,15 @@ class LiquidationsPanel(Panel):
         yield TextBlock(self._tape, id="liq-tape")
         yield TextBlock(self._notes, id="liq-notes")
 
-    def watch_compact(self, compact: bool) -> None:
-        self.set_class(compact, "-compact")
-        for block in self.query(TextBlock):
-            block.refresh(layout=True)
+    def shown_key(self, view: MarketView) -> object:
+        return view.selected.liquidations, view.window
 
-    def show(self, view: MarketView) -> None:
+    def draw(self, view: MarketView) -> None:
         liquidations = view.selected.liquidations
-        if (liquidations, view.window) == (self.liquidations, self.window):
-            return
         self.liquidations, self.window = liquidations, view.window
         for block in self.query(TextBlock):
-            block.refresh(layout=True)
-        self.query_one("#liq-hourly-label", Label).update(f"hourly {view.window}")
+            block.update()
+        set_text(self.query_one("#liq-hourly-label", Label), f"hourly {view.window}")
         values = list(liquidations.hourly.values) if self._has_data else []
         self.query_one("#liq-hourly", Sparkline).data = values if len(values) >= 2 else []
         # Without data an empty sparkline draws a flat baseline, which would read as a calm market.

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 
 from levtop import fmt
-from levtop.signals import Signal
-from levtop.view import MarketView
-from levtop.widgets.open_interest import NO_DATA, ChartSpec, MarketPanel, state_badge, swatch, venue_colors
+from levtop.widgets.open_interest import NO_DATA, MarketPanel, state_badge, swatch, venue_colors
+
+if TYPE_CHECKING:
+    from levtop.signals import Signal
+    from levtop.view import MarketView
 
 MISSING = "—"
 """A ratio the venue does not publish (top traders on some venues) or has not sent yet."""
@@ -48,8 +51,12 @@ class LongShortPanel(MarketPanel):
     LongShortPanel > VenueRows { margin-top: 0; }
     """
 
-    def show(self, view: MarketView) -> None:
-        self._last_view = view
+    def shown_key(self, view: MarketView) -> object:
+        verdict = view.selected.verdict
+        return (view.selected.long_short, verdict.signals.get("long_short") if verdict else None, view.window,
+                view.chart_windows.get(view.window))
+
+    def draw(self, view: MarketView) -> None:
         ls = view.selected.long_short
         verdict = view.selected.verdict
         signal = verdict.signals.get("long_short") if verdict else None
@@ -67,7 +74,7 @@ class LongShortPanel(MarketPanel):
             indent = " " * (len(swatch(None).plain) + 1 + name_width)
             headline.append(Content(""))
             headline.append(Content.styled(f"{indent} global   top long/short", "$text-muted"))
-        self.headline.update(Content("\n").join(headline))
+        self.set_headline(headline)
 
         for row in self.venue_rows(venues):
             global_text = ratio(ls.global_ratio.get(row.venue)).rjust(6)
@@ -83,6 +90,5 @@ class LongShortPanel(MarketPanel):
             line = ls.lines.get(row.venue)
             row.set(text, line.values if line else (), colors[row.venue])
 
-        self.draw_chart(ChartSpec("global long/short", view.window, view.now or 0, dict(ls.lines),
-                                  ratio, guides=[(1.0, "")]),
-                        Content.assemble(("──", "$text-muted"), " 1.00 even"))
+        self.draw_chart(view, "global long/short", ls.lines, ratio, guides=((1.0, ""),),
+                        legend=Content.assemble(("──", "$text-muted"), " 1.00 even"))

@@ -2,77 +2,56 @@
 
 This module also holds the pieces the three market panels (open interest, funding, long/short)
 share, so that a venue has the same colour in every table, sparkline and chart: the venue
-palette, the per-venue row, the time chart and the signal badge.
+palette, the per-venue row, the chart and the signal badge.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from rich.text import Text
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.style import Style
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
-from textual_plotext import PlotextPlot
 
 from levtop import fmt
-from levtop.model import DAY, HOUR, VENUES
-from levtop.view import Line, MarketView
+from levtop.model import VENUES
+from levtop.widgets.chart import NO_DATA, ChartSpec, TimeChart, readable_on, theme_color
 from levtop.widgets.glyphs import STATE_COLOUR, STATE_GLYPH
-from levtop.widgets.panel import Panel
+from levtop.widgets.panel import Panel, set_text
 
-NO_DATA = "no data yet"
+if TYPE_CHECKING:
+    from levtop.view import Line, MarketView
 
 VENUE_PALETTE_VARIABLES = ("primary", "accent", "foreground")
 """Theme colours for venues in VENUES order. $secondary is usually a shade of $primary, too
 close to tell two thin chart lines apart, so the third venue takes the foreground colour."""
 
-MIN_BRIGHTNESS_GAP = 0.3
-"""A chart line this much brighter or darker than the background stays visible."""
-
 
 # -- colours -----------------------------------------------------------------------------------
 
 
-def _theme_color(variables: Mapping[str, str], name: str, fallback: str) -> Color:
-    try:
-        return Color.parse(variables.get(name) or fallback)
-    except Exception:  # a theme variable that is not a plain colour (e.g. "auto 87%")
-        return Color.parse(fallback)
-
-
-def readable_on(color: Color, background: Color) -> Color:
-    """``color`` lightened or darkened until it stands out from ``background``."""
-    darker = background.brightness > 0.5
-    for _ in range(10):
-        if abs(color.brightness - background.brightness) >= MIN_BRIGHTNESS_GAP:
-            break
-        color = color.darken(0.08) if darker else color.lighten(0.08)
-    return color
+def venue_variable(venue: str) -> str:
+    """The theme variable of a venue's colour: binance, bybit, okx always look the same."""
+    order = list(VENUES) if venue in VENUES else [*VENUES, venue]
+    return VENUE_PALETTE_VARIABLES[order.index(venue) % len(VENUE_PALETTE_VARIABLES)]
 
 
 def venue_colors(widget: Widget, venues: Sequence[str]) -> dict[str, Color]:
-    """A stable colour per venue from the app's theme: binance, bybit, okx always look the same."""
+    """Each venue's colour in the app's theme, readable on the widget's background."""
     variables = widget.app.theme_variables
     background = widget.background_colors[1]
-    palette = [readable_on(_theme_color(variables, name, "#888888"), background)
-               for name in VENUE_PALETTE_VARIABLES]
-    order = list(VENUES) + sorted(v for v in venues if v not in VENUES)
-    return {v: palette[order.index(v) % len(palette)] for v in venues}
+    return {v: readable_on(theme_color(variables, venue_variable(v), "#888888"), background) for v in venues}
 
 
-def muted_color(widget: Widget) -> Color:
-    background = widget.background_colors[1]
-    foreground = _theme_color(widget.app.theme_variables, "foreground",
-                              "#000000" if background.brightness > 0.5 else "#ffffff")
-    return background.blend(foreground, 0.6)
+def venue_lines(lines: Mapping[str, Line]) -> tuple[tuple[Line, str], ...]:
+    """A chart's lines, one per venue in its colour."""
+    return tuple((line, venue_variable(venue)) for venue, line in lines.items())
 
 
 # -- text pieces -------------------------------------------------------------------------------
@@ -137,12 +116,13 @@ class VenueRow(Horizontal):
         yield self.sparkline
 
     def set(self, text: Content, history: Sequence[float], color: Color | None) -> None:
-        self.text.update(text)
-        self.sparkline.data = list(history) if len(history) >= 2 else []
-        if color is not None:
+        set_text(self.text, text)
+        data = list(history) if len(history) >= 2 else []
+        if data != self.sparkline.data:
+            self.sparkline.data = data
+        if color is not None and color != self.sparkline.max_color:
             self.sparkline.max_color = color
             self.sparkline.min_color = color.with_alpha(0.35)
-        self.sparkline.refresh()
 
 
 class VenueRows(Vertical):
@@ -164,116 +144,6 @@ class VenueRows(Vertical):
         return self._rows
 
 
-# -- time chart --------------------------------------------------------------------------------
-
-
-WINDOW_SPAN = {"1d": (DAY, HOUR, "h"), "7d": (7 * DAY, DAY, "d"), "30d": (30 * DAY, DAY, "d")}
-"""Chart window -> (span ms, x unit ms, unit suffix)."""
-
-
-def nice_ticks(low: float, high: float, count: int) -> list[float]:
-    """Round tick values (1, 2, 2.5, 5 x 10^n steps) covering [low, high], at most ``count``."""
-    if not (math.isfinite(low) and math.isfinite(high)) or count < 2:
-        return []
-    if high <= low:
-        return [low]
-    raw = (high - low) / (count - 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.ceil(low / step - 1e-9) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        ticks.append(0.0 if abs(value) < step * 1e-9 else value)
-        value += step
-    return ticks
-
-
-@dataclass
-class ChartSpec:
-    title: str
-    window: str
-    now: int
-    lines: dict[str, Line]
-    y_label: Callable[[float], str]
-    guides: list[tuple[float, str]] = field(default_factory=list)
-    """Horizontal guide lines: (value, theme colour variable, "" for muted)."""
-
-
-class VenueChart(PlotextPlot):
-    """A line per venue over the app's window, x in hours/days before now; 'no data yet' if empty.
-
-    ``draw`` only stores what to plot; the plot is built in ``render`` so that a theme switch
-    redraws it with the new theme's colours.
-    """
-
-    DEFAULT_CSS = """
-    VenueChart { height: 1fr; min-height: 5; }
-    """
-
-    spec: ChartSpec | None = None
-
-    def draw(self, spec: ChartSpec) -> None:
-        if spec == self.spec:
-            return  # the same picture: skip rebuilding the plot, the costly part of a refresh
-        self.spec = spec
-        self.refresh()
-
-    @property
-    def has_data(self) -> bool:
-        return self.spec is not None and any(len(line.ts) >= 2 for line in self.spec.lines.values())
-
-    def render(self) -> RenderResult:
-        width, height = self.size
-        if not self.has_data or width < 12 or height < 3:
-            message = NO_DATA if not self.has_data else ""
-            return Content(message.center(max(width, len(message))))
-        spec = self.spec
-        assert spec is not None
-        span, unit, suffix = WINDOW_SPAN.get(spec.window, WINDOW_SPAN["7d"])
-        plt = self._plot
-        plt.clear_figure()
-        plt.theme("clear")  # no canvas colour: the chart sits on the panel's own background
-        plt.plotsize(width, height)
-        plt._set_size(width, height)
-        muted = muted_color(self)
-        plt.ticks_color(muted.rgb)
-        plt.xaxes(True, False)  # an L-shaped frame: the box's top and right edges carry nothing
-        plt.yaxes(True, False)
-
-        colors = venue_colors(self, list(spec.lines))
-        values: list[float] = [value for value, _ in spec.guides]
-        # Guides first: plotext draws later series on top, and the venues' lines matter more.
-        for value, variable in spec.guides:
-            guide = _theme_color(self.app.theme_variables, variable, muted.hex) if variable else muted
-            plt.hline(value, readable_on(guide, self.background_colors[1]).rgb)
-        for venue, line in spec.lines.items():
-            if len(line.ts) < 2:
-                continue
-            xs = [(t - spec.now) / unit for t in line.ts]
-            values += line.values
-            plt.plot(xs, list(line.values), color=colors[venue].rgb, marker="braille")
-
-        low, high = min(values), max(values)
-        pad = (high - low) * 0.08 or abs(high) * 0.05 or 1.0
-        low, high = low - pad, high + pad
-        plt.ylim(low, high)
-        ticks = nice_ticks(low, high, max(3, min(6, height // 2 + 1)))
-        plt.yticks(ticks, [spec.y_label(t) for t in ticks])
-
-        plt.xlim(-span / unit, 0)
-        x_ticks = _time_ticks(span // unit, suffix, width)
-        plt.xticks([x for x, _ in x_ticks], [label for _, label in x_ticks])
-        return Text.from_ansi(plt.build())
-
-
-def _time_ticks(units: int, suffix: str, width: int) -> list[tuple[float, str]]:
-    """'-7d' ... 'now' with as many labels as fit the chart's width (one per ~8 columns)."""
-    step = next((s for s in (1, 2, 3, 4, 5, 6, 10, 12) if units // s + 1 <= max(2, width // 8)), units)
-    ticks = [(-float(k), f"-{k}{suffix}") for k in range(step, units + 1, step)]
-    return sorted(ticks) + [(0.0, "now")]
-
-
 # -- the panel ---------------------------------------------------------------------------------
 
 
@@ -286,44 +156,34 @@ class MarketPanel(Panel):
     MarketPanel > .caption { margin-top: 1; height: 1; color: $text-muted; text-align: center; }
     MarketPanel.-compact > VenueRows { margin-top: 0; }
     MarketPanel.-compact VenueRow > Sparkline { display: block; }
-    MarketPanel.-compact > VenueChart, MarketPanel.-compact > .caption { display: none; }
+    MarketPanel.-compact > TimeChart, MarketPanel.-compact > .caption { display: none; }
     """
-
-    _last_view: MarketView | None = None
-    """What ``show`` was last given: redrawn as is when compact mode or the theme changes."""
 
     def compose(self) -> ComposeResult:
         yield Static(classes="headline", markup=False)
         yield VenueRows()
         yield Static(classes="caption", markup=False)
-        yield VenueChart()
-
-    def on_mount(self) -> None:
-        # Venue colours come from the theme: a theme switch recolours the table and sparklines.
-        self.app.theme_changed_signal.subscribe(self, self._recolour)
-
-    def _recolour(self, _theme: object) -> None:
-        if self._last_view is not None:
-            self.show(self._last_view)
-
-    def watch_compact(self, compact: bool) -> None:
-        self.set_class(compact, "-compact")
-        if self._last_view is not None:
-            self.show(self._last_view)
+        yield TimeChart()
 
     @property
     def headline(self) -> Static:
         return self.query_one(".headline", Static)
 
     @property
-    def chart(self) -> VenueChart:
-        return self.query_one(VenueChart)
+    def chart(self) -> TimeChart:
+        return self.query_one(TimeChart)
 
-    def draw_chart(self, spec: ChartSpec, legend: Content | str = "") -> None:
-        """The chart and its caption: what is drawn, over which window, what the guides mean."""
-        caption = Content.assemble(spec.title, " · ", spec.window, *(("  ", legend) if legend else ()))
-        self.query_one(".caption", Static).update(caption)
-        self.chart.draw(spec)
+    def set_headline(self, lines: Sequence[Content]) -> None:
+        set_text(self.headline, Content("\n").join(lines))
+
+    def draw_chart(self, view: MarketView, title: str, lines: Mapping[str, Line], y_label: Callable[[float], str],
+                   guides: tuple[tuple[float, str], ...] = (), legend: Content | str = "") -> None:
+        """The chart of a line per venue over the app's window, and its caption: what is drawn,
+        over which window, what the guides mean."""
+        caption = Content.assemble(title, " · ", view.window, *(("  ", legend) if legend else ()))
+        set_text(self.query_one(".caption", Static), caption, layout=False)
+        start, end = view.chart_windows.get(view.window, (0, 1))
+        self.chart.draw(ChartSpec(venue_lines(lines), end, end - start, y_label, guides=guides))
 
     def venue_rows(self, venues: Sequence[str]) -> list[VenueRow]:
         return self.query_one(VenueRows).rows(venues)
@@ -343,8 +203,14 @@ class OpenInterestPanel(MarketPanel):
 
     TITLE = "Open Interest"
 
-    def show(self, view: MarketView) -> None:
-        self._last_view = view
+    def shown_key(self, view: MarketView) -> object:
+        verdict = view.selected.verdict
+        signals = (verdict.signals.get("oi_rebuild"), verdict.signals.get("oi_level")) if verdict else None
+        no_flush = verdict is not None and verdict.flush is None
+        return (view.selected.asset, view.selected.open_interest, signals, no_flush, view.window,
+                view.chart_windows.get(view.window))
+
+    def draw(self, view: MarketView) -> None:
         oi = view.selected.open_interest
         asset = view.selected.asset
         verdict = view.selected.verdict
@@ -372,7 +238,7 @@ class OpenInterestPanel(MarketPanel):
             if verdict is not None:
                 lines.append(_join([self._signal(verdict.signals.get("oi_rebuild"), "rebuild"),
                                     self._signal(verdict.signals.get("oi_level"), "level")], "   "))
-        self.headline.update(Content("\n").join(lines))
+        self.set_headline(lines)
 
         venues = list(oi.venues)
         colors = venue_colors(self, venues)
@@ -392,7 +258,7 @@ class OpenInterestPanel(MarketPanel):
             line = oi.lines.get(row.venue)
             row.set(Content.assemble(*parts), line.values if line else (), colors[row.venue])
 
-        self.draw_chart(ChartSpec("USD OI by venue", view.window, view.now or 0, dict(oi.lines), usd_tick))
+        self.draw_chart(view, "USD OI by venue", oi.lines, usd_tick)
 
     @staticmethod
     def _rebuild_text(rebuild: float | None, since: int | None, no_flush: bool) -> Content:

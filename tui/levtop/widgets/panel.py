@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual.widgets import Static
 
-from levtop.view import MarketView
+if TYPE_CHECKING:
+    from levtop.view import MarketView
 
 
 class Panel(Widget, can_focus=True):
@@ -13,8 +19,9 @@ class Panel(Widget, can_focus=True):
 
     The app calls ``show(view)`` whenever the view model changes (coalesced, at most a few times
     a second) and sets ``compact`` when the terminal is small (80x24): sparklines instead of
-    charts, fewer columns. Subclasses set ``TITLE`` and implement ``show``; they keep their own
-    ``DEFAULT_CSS``. A panel never fetches or computes market data itself.
+    charts, fewer columns. Subclasses set ``TITLE``, implement ``draw`` and name in ``shown_key``
+    what of the view they show; they keep their own ``DEFAULT_CSS``. A panel never fetches or
+    computes market data itself.
     """
 
     TITLE = ""
@@ -36,11 +43,69 @@ class Panel(Widget, can_focus=True):
     stale_reason: reactive[str] = reactive("")
     """Non-empty when the sources behind this panel are not LIVE: shown in the border."""
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.view: MarketView | None = None
+        """What ``show`` was last given: drawn again as is when compact mode or the theme changes."""
+        self._shown: object = None
+
     def on_mount(self) -> None:
         self.border_title = self.TITLE
+        # Venue colours and the like are computed from the theme: a new theme draws them again.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw())
 
     def watch_stale_reason(self, reason: str) -> None:
         self.border_subtitle = f"⚠ {reason}" if reason else ""
 
+    def watch_compact(self, compact: bool) -> None:
+        self.set_class(compact, "-compact")
+        self._redraw()
+
     def show(self, view: MarketView) -> None:
+        """Draw ``view``, unless it holds nothing new for this panel: most refreshes change one
+        panel or none, and an unchanged panel then costs neither a rebuild nor a repaint."""
+        key = self.shown_key(view)
+        self.view = view
+        if key != self._shown:
+            self._shown = key
+            self.draw(view)
+
+    def _redraw(self) -> None:
+        """Draw the last view again: compact mode or the theme changed, which no key tells."""
+        self._shown = None
+        if self.view is not None:
+            self.show(self.view)
+
+    def shown_key(self, view: MarketView) -> object:
+        """Everything of ``view`` that ``draw`` reads: equal keys draw the same panel."""
         raise NotImplementedError
+
+    def draw(self, view: MarketView) -> None:
+        raise NotImplementedError
+
+
+def set_text(static: Static, content: Content | str, *, layout: bool = True) -> None:
+    """``static.update(content)`` unless it shows that already. An update repaints the widget; a
+    layout pass, which arranges the whole screen again, only follows when ``layout`` is asked for
+    and the text changed shape: most updates change a figure for another as wide."""
+    if same_content(static.content, content):
+        return
+    before = shape(static.visual)
+    static.update(content, layout=False)
+    if layout and (before is None or shape(static.visual) != before):
+        static.refresh(layout=True)
+
+
+def same_content(a: object, b: object) -> bool:
+    """Equal text and styles (Content's own == compares the text only)."""
+    if isinstance(a, Content) and isinstance(b, Content):
+        return a.plain == b.plain and a.spans == b.spans
+    return type(a) is type(b) and a == b
+
+
+def shape(visual: object) -> tuple[int, ...] | None:
+    """The width in cells of each line of a text, None for anything else: two texts of one shape
+    take the same room."""
+    if not isinstance(visual, Content):
+        return None
+    return tuple(cell_len(line) for line in visual.plain.split("\n"))

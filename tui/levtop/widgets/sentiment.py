@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.widgets import Sparkline
 
-from levtop.model import DAY
-from levtop.signals import Thresholds
-from levtop.view import MarketView, SentimentView
+from levtop.thresholds import Thresholds
+from levtop.widgets.chart import TimeChart
 from levtop.widgets.flow_parts import (
+    HISTORY_WINDOW,
     NO_DATA,
     STATE_COLOURS,
-    ChartSpec,
-    HistoryChart,
     TextBlock,
     first_fitting,
+    history_chart,
     show_sparkline,
     signal_state,
     spread,
     state_badge,
 )
 from levtop.widgets.panel import Panel
+
+if TYPE_CHECKING:
+    from levtop.view import MarketView, SentimentView
 
 # The default zones, for a gauge drawn without a view (the view carries the configured ones).
 _DEFAULTS = Thresholds()
@@ -57,31 +61,24 @@ class SentimentPanel(Panel):
         super().__init__(id=id, classes=classes)
         self.sentiment: SentimentView | None = None
         self.state = "unknown"
-        self.now: int | None = None
 
     def compose(self) -> ComposeResult:
         yield TextBlock(self._headline, id="sentiment-headline")
         yield TextBlock(self._gauge, id="sentiment-gauge")
-        yield HistoryChart(id="sentiment-chart")
+        yield TimeChart(id="sentiment-chart")
         yield Sparkline([], id="sentiment-spark")
 
-    def watch_compact(self, compact: bool) -> None:
-        self.set_class(compact, "-compact")
-        for block in self.query(TextBlock):
-            block.refresh(layout=True)
+    def shown_key(self, view: MarketView) -> object:
+        return (view.selected.sentiment, signal_state(view, "sentiment"), view.chart_windows.get(HISTORY_WINDOW))
 
-    def show(self, view: MarketView) -> None:
+    def draw(self, view: MarketView) -> None:
         sentiment = view.selected.sentiment
-        state = signal_state(view, "sentiment")
-        if (sentiment, state, view.now) == (self.sentiment, self.state, self.now):
-            return
-        self.sentiment, self.state, self.now = sentiment, state, view.now
+        self.sentiment, self.state = sentiment, signal_state(view, "sentiment")
         for block in self.query(TextBlock):
-            block.refresh()
-        self.query_one(HistoryChart).draw(ChartSpec(
-            sentiment.line, view.now, 30 * DAY, "Fear & Greed · 30d", "accent",
-            # The zones are the guide lines (and the gauge above names them): custom tick labels
-            # here came out differently from run to run, as plotext drops the ones that do not fit.
+            block.update()
+        self.query_one(TimeChart).draw(history_chart(
+            view, sentiment.line, f"Fear & Greed · {HISTORY_WINDOW}", y_label=zone_tick,
+            # The zones are the guide lines (and the gauge above names them).
             y_limits=(0, 100), guides=((sentiment.fear_max, "good"), (sentiment.greed_above, "bad")),
         ))
         show_sparkline(self.query_one(Sparkline), sentiment.line)
@@ -127,6 +124,10 @@ class SentimentPanel(Panel):
             labels = first_fitting(width, [spread(width, f"[$good]{fear}[/]", f"[$bad]{greed}[/]"),
                                            f"[$good]{fear}[/]"])
         return f"{bar}\n{labels}"
+
+
+def zone_tick(value: float) -> str:
+    return f"{value:g}"
 
 
 def gauge_bar(value: float | None, width: int, fear_max: float = FEAR_MAX, greed_above: float = GREED_ABOVE) -> str:

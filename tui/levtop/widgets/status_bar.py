@@ -4,6 +4,8 @@ The whole bar turns green exactly when the selected asset's phase is RESTART."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
@@ -11,12 +13,17 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from levtop import fmt
-from levtop.signals import GATE_SIGNALS
-from levtop.view import MarketView
 from levtop.widgets.glyphs import HEALTH_COLOUR, HEALTH_GLYPH, STATE_COLOUR, STATE_GLYPH, phase_markup
+from levtop.widgets.panel import set_text
+
+if TYPE_CHECKING:
+    from levtop.signals import Verdict
+    from levtop.sources.health import SourceHealth
+    from levtop.view import MarketView
 
 GATE_LABEL = {"oi_level": "OI level", "oi_rebuild": "OI rebuild", "funding": "funding",
               "stablecoins": "stables", "sentiment": "F&G"}
+"""The gate's signals (signals.GATE_SIGNALS, in its order) and their chips' words."""
 COMPACT_GATE_LABEL = {"oi_level": "OI", "oi_rebuild": "rebuild", "funding": "funding",
                       "stablecoins": "stables", "sentiment": "F&G"}
 SOURCE_LABEL = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "fear_greed": "F&G", "stablecoins": "Llama",
@@ -62,11 +69,17 @@ class StatusBar(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Static(id="phase")
-            yield Static(id="gates")
+            yield Static(self.gates_text(None), id="gates")
         with Horizontal():
-            yield Static(id="sources")
-            yield Static(id="clock")
+            yield Static(f"[$text-muted]{self.no_sources_text}[/]", id="sources")
+            yield Static(self.clock_text(None), id="clock")
             yield Static(id="badge", classes="-hidden")
+
+    _view: MarketView | None = None
+
+    def watch_compact(self) -> None:
+        if self._view is not None:
+            self.show(self._view)
 
     def watch_badge(self, badge: str) -> None:
         label = self.query_one("#badge", Static)
@@ -74,6 +87,8 @@ class StatusBar(Widget):
         label.set_class(not badge, "-hidden")
 
     def show(self, view: MarketView) -> None:
+        """Each part is updated only when its text changed: most refreshes change one or none."""
+        self._view = view
         asset = view.selected
         verdict = asset.verdict
         phase = verdict.phase if verdict else "UNKNOWN"
@@ -84,21 +99,29 @@ class StatusBar(Widget):
             text += f" day {verdict.purifying_day} of 14-21"
         if green:
             text += " · gate green"
-        self.query_one("#phase", Static).update(phase_markup(phase, text))
+        set_text(self.query_one("#phase", Static), phase_markup(phase, text))
+        set_text(self.query_one("#gates", Static), self.gates_text(verdict))
+        set_text(self.query_one("#sources", Static), self.sources_text(view.health))
+        set_text(self.query_one("#clock", Static), self.clock_text(view.now))
+
+    def gates_text(self, verdict: Verdict | None) -> str:
         chips = []
-        for name in GATE_SIGNALS:
+        for name, label in (COMPACT_GATE_LABEL if self.compact else GATE_LABEL).items():
             sig = verdict.signals[name] if verdict else None
             state = sig.state if sig else "unknown"
-            label = (COMPACT_GATE_LABEL if self.compact else GATE_LABEL)[name]
             value = "" if self.compact else f" {gate_value(name, sig.value if sig else None)}"
             chips.append(f"[{STATE_COLOUR[state]}]{STATE_GLYPH[state]} {label}{value}[/]")
-        self.query_one("#gates", Static).update("  ".join(chips))
+        return "  ".join(chips)
+
+    def sources_text(self, health: dict[str, SourceHealth]) -> str:
         sources = []
-        for name, health in view.health.items():
-            status = health.status.value
+        for name, source in health.items():
+            status = source.status.value
             label = SOURCE_LABEL.get(name, name)
             word = "" if (self.compact and status == "LIVE") else f" {status}"
             sources.append(f"[{HEALTH_COLOUR[status]}]{HEALTH_GLYPH[status]} {label}{word}[/]")
-        self.query_one("#sources", Static).update("  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]")
-        clock = f"data {fmt.utc(view.now)} UTC" if view.now else "no data yet"
-        self.query_one("#clock", Static).update(clock)
+        return "  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]"
+
+    @staticmethod
+    def clock_text(now: int | None) -> str:
+        return f"data {fmt.utc(now)} UTC" if now else "no data yet"

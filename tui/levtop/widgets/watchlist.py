@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from levtop import fmt
-from levtop.view import MarketView, WatchRow
 from levtop.widgets.glyphs import PHASE_COLOUR, PHASE_GLYPH
+
+if TYPE_CHECKING:
+    from levtop.view import MarketView, WatchRow
 
 
 def row_markup(row: WatchRow, compact: bool) -> str:
@@ -42,6 +46,7 @@ class Watchlist(OptionList):
             self.asset = asset
 
     compact: reactive[bool] = reactive(False)
+    _view: MarketView | None = None
 
     def on_mount(self) -> None:
         self.border_title = "Watchlist"
@@ -50,15 +55,22 @@ class Watchlist(OptionList):
         self.set_class(compact, "-compact")
         # "Watchlist" does not fit the compact width.
         self.border_title = "Assets" if compact else "Watchlist"
+        if self._view is not None:
+            self.show(self._view)
 
     def show(self, view: MarketView) -> None:
+        self._view = view
         highlighted = self.highlighted
-        prompts = [row_markup(row, self.compact) for row in view.watchlist]
-        current = [str(self.get_option_at_index(i).prompt) for i in range(self.option_count)]
-        if current != prompts:
-            self.clear_options()
-            self.add_options([Option(p, id=row.asset) for p, row in zip(prompts, view.watchlist)])
         assets = [row.asset for row in view.watchlist]
+        prompts = [row_markup(row, self.compact) for row in view.watchlist]
+        if [self.get_option_at_index(i).id for i in range(self.option_count)] != assets:
+            self.clear_options()
+            self.add_options([Option(p, id=asset) for p, asset in zip(prompts, assets)])
+        else:
+            # In place: rebuilding the list would move the highlight and lay the screen out again.
+            for index, prompt in enumerate(prompts):
+                if str(self.get_option_at_index(index).prompt) != prompt:
+                    self.replace_option_prompt_at_index(index, prompt)
         if view.selected.asset in assets:
             index = assets.index(view.selected.asset)
             if index != highlighted:
