@@ -26,5 +26,9 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/levtop
 
+# Every performance budget of benchmarks/README.md, measured; results in benchmarks/results.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
 clean:
 	rm -rf $(VENV) build dist tui/*.egg-info .pytest_cache
