@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -54,6 +55,8 @@ EXIT_DEADLINE_S = 8.0
 DEMO_BACKFILL_DAYS = 10.0
 """Enough for every signal's window (14d stablecoins come from DefiLlama's daily history anyway),
 and quick enough that the demo's panels fill within seconds."""
+ALERTS_WAIT_S = 120.0
+"""Until every source has answered once (at most this long), states are the alerts' baseline."""
 VIEW_REFRESH_S = 1.0
 """How often new data reaches the screen, at most: a monitor reads well at once a second, and a
 fast market (or demo) then costs one view and one repaint a second. Keys refresh at once."""
@@ -150,6 +153,8 @@ class LevtopApp(App):
         self._seen_versions: tuple | None = None
         self._watch_data = watch_data
         self._error_notified: set[str] = set()
+        self._alerts = None
+        self._alerts_since = 0.0
         self._theme_names: list[str] = []
         self.persist_settings = persist_settings
         self._history_problem: str | None = None
@@ -364,6 +369,31 @@ class LevtopApp(App):
             panel.stale_reason = self._stale_reason(type(panel), view)
         self.query_one(StatusBar).show(view)
         self.query_one(Watchlist).show(view)
+        self._alert(view)
+
+    def _alert(self, view: MarketView) -> None:
+        """Alerts on the watchlist's phase and signal changes (levtop.alerts): a notification and
+        the bell here, desktop/webhook/command in the background (levtop.alert_sinks)."""
+        settings = self.config.alerts
+        if view.now is None or self.pipeline is None or not (settings.phases or settings.signals):
+            return
+        if self._alerts is None:
+            from levtop.alert_sinks import AlertHub
+            from levtop.watch import phase_reason
+
+            self._alerts = AlertHub(settings, phase_reason)
+            self._alerts_since = time.monotonic()
+        from levtop.headless import first_round_done
+
+        # The backfill landing is not the market changing: until every source has answered once
+        # (or ALERTS_WAIT_S passed), the states are the baseline.
+        ready = first_round_done(self.pipeline) or time.monotonic() - self._alerts_since > ALERTS_WAIT_S
+        verdicts = [v for v in view.verdicts.values() if v is not None]
+        for alert in self._alerts.feed(verdicts, ready=ready):
+            if settings.notification:
+                self.notify(alert.text, title="alert", severity=alert.severity, timeout=30, markup=False)
+            if settings.bell:
+                self.bell()
 
     def _stale_reason(self, panel_type: type, view: MarketView) -> str:
         problems = []
@@ -396,6 +426,8 @@ class LevtopApp(App):
                 await asyncio.to_thread(self.store.save)
             except OSError:
                 log.exception("saving history at exit failed")
+        if self._alerts is not None:
+            await self._alerts.close(5)
 
     # -- actions -------------------------------------------------------------------------------
 

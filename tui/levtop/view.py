@@ -191,6 +191,8 @@ class MarketView:
     health: dict[str, SourceHealth] = field(default_factory=dict)
     chart_windows: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per chart window ("1d", "7d", "30d"), the (start, end) its charts show: see ``chart_window``."""
+    verdicts: dict[str, Verdict | None] = field(default_factory=dict)
+    """The verdict of each asset evaluated in this build (the alerts read them)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,9 +279,11 @@ class ViewBuilder:
         due = self._due(watchlist, selected, others_per_build)
         rows = []
         selected_verdict = None
+        verdicts: dict[str, Verdict | None] = {}
         for asset in watchlist:
             if asset in due:
                 row, verdict = self._watch_row(series, asset, now)
+                verdicts[asset] = verdict
                 if others_per_build is not None:
                     self._rows[asset] = row
                 if asset == selected:
@@ -289,7 +293,7 @@ class ViewBuilder:
             rows.append(row)
         view = self.asset_view(series, selected, now, selected_verdict, window, next_funding or {}, notes or {})
         charts = {} if now is None else {name: chart_window(now, span) for name, span in CHART_WINDOWS_MS.items()}
-        return MarketView(now, window, tuple(rows), view, dict(health or {}), charts)
+        return MarketView(now, window, tuple(rows), view, dict(health or {}), charts, verdicts)
 
     def _due(self, watchlist: Sequence[str], selected: str, others: int | None) -> set[str]:
         """The assets to evaluate now: all, or the selected one, those without a row yet and the
