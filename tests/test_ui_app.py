@@ -11,6 +11,7 @@ from levtop.config import Config, load_config
 from levtop.screens.explain import ExplainScreen
 from levtop.screens.help import HelpScreen
 from levtop.screens.zoom import ZoomScreen
+from levtop.widgets.key_bar import KeyBar
 from levtop.widgets.panel import Panel
 from levtop.widgets.status_bar import StatusBar
 from ui_helpers import ASSETS, PHASE_AT, market_store
@@ -120,6 +121,26 @@ async def test_zoom_explain_and_help_screens():
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, (HelpScreen, ExplainScreen, ZoomScreen))
+
+
+async def test_the_key_bar_shows_the_keys_and_a_click_presses_one():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        bar = app.query_one(KeyBar)
+        text = str(bar.render())
+        assert text.startswith(" j Next asset  k Prev asset ") and text.rstrip().endswith("▏^p palette")
+        assert len(text) == 120 and "? Help" in text and "down" not in text
+        await pilot.click(KeyBar, offset=(text.index("? Help") + 1, 0))
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        # The zoom screen has a bar of its own, with its keys.
+        app.query(Panel).first().focus()
+        await pilot.press("z")
+        await pilot.pause(0.3)
+        assert "Back" in str(app.screen.query_one(KeyBar).render())
 
 
 async def test_theme_cycles_and_is_saved(tmp_path, monkeypatch):

@@ -22,8 +22,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.reactive import reactive
-from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from levtop.commands import LevtopCommands
 from levtop.config import Config, ConfigError, save_setting
@@ -31,6 +31,7 @@ from levtop.model import DAY, is_valid_asset
 from levtop.redact import redact
 from levtop.theming import DEFAULT_THEME, SEMANTIC_DEFAULTS, builtin_themes, user_themes
 from levtop.widgets.funding import FundingPanel
+from levtop.widgets.key_bar import KeyBar
 from levtop.widgets.flows import FlowsPanel
 from levtop.widgets.liquidations import LiquidationsPanel
 from levtop.widgets.long_short import LongShortPanel
@@ -117,7 +118,7 @@ class LevtopApp(App):
         color: $warning;
     }
     Screen.-too-small #too-small { display: block; }
-    Screen.-too-small #body, Screen.-too-small StatusBar, Screen.-too-small Footer { display: none; }
+    Screen.-too-small #body, Screen.-too-small StatusBar, Screen.-too-small KeyBar { display: none; }
     """
 
     BINDINGS = [
@@ -175,15 +176,16 @@ class LevtopApp(App):
         yield Static("Enlarge the terminal to at least 60x20 to see levtop.", id="too-small")
         with Horizontal(id="body"):
             yield Watchlist()
+            # The panels' content is composed after the first frame (Panel.compose_later).
             with Grid(id="panels"):
-                yield OpenInterestPanel()
-                yield FundingPanel()
-                yield LongShortPanel()
-                yield LiquidationsPanel()
-                yield SentimentPanel()
-                yield FlowsPanel()
+                yield OpenInterestPanel(deferred=True)
+                yield FundingPanel(deferred=True)
+                yield LongShortPanel(deferred=True)
+                yield LiquidationsPanel(deferred=True)
+                yield SentimentPanel(deferred=True)
+                yield FlowsPanel(deferred=True)
         yield StatusBar()
-        yield Footer()
+        yield KeyBar()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(SEMANTIC_DEFAULTS)
@@ -199,10 +201,14 @@ class LevtopApp(App):
         if not self._watch_data:
             bar.no_sources_text = "recorded data, no live sources"
         self._apply_size(self.size.width, self.size.height)
-        # The sources and the simulator start after the first frame is on screen.
-        if self._watch_data:
-            self.call_after_refresh(self.start_data)
+        self.call_after_refresh(self._after_first_frame)
         self.set_interval(VIEW_REFRESH_S, self.refresh_view_if_changed)
+
+    async def _after_first_frame(self) -> None:
+        """What the first frame does not wait for: the panels' content, then the data."""
+        await asyncio.gather(*(panel.compose_later() for panel in self.query(Panel)))
+        if self._watch_data:
+            self.start_data()
 
     def notify(self, message: str, *, title: str = "", **kwargs) -> None:
         """Every notification, masked: some quote an exception or a config error, which may
@@ -360,7 +366,9 @@ class LevtopApp(App):
                  if v.liquidation_note} if self.pipeline else {}
         view = self.builder.build_from_series(series, now, self.watchlist_assets, self.selected, self.window,
                                               health, notes=notes, others_per_build=1)
-        self.call_from_thread(self.apply_view, view)
+        # A build overtaken by a newer one (a key pressed meanwhile) must not replace its view.
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.apply_view, view)
 
     def apply_view(self, view: MarketView) -> None:
         self.view_model = view

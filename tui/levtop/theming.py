@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import tomllib
-from importlib import resources
+from functools import cache
 from pathlib import Path
 
 from textual.theme import Theme
@@ -49,10 +49,15 @@ def theme_from_toml(text: str, origin: str) -> Theme:
         raise ThemeFileError(f"{origin}: {exc}") from None
 
 
-def builtin_themes() -> list[Theme]:
-    folder = resources.files("levtop") / "themes"
-    return [theme_from_toml(entry.read_text(encoding="utf-8"), entry.name)
-            for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".toml")]
+BUILTIN_THEMES_DIR = Path(__file__).parent / "themes"
+"""Shipped inside the package (a plain directory: importlib.resources costs the first frame an import)."""
+
+
+@cache
+def builtin_themes() -> tuple[Theme, ...]:
+    """levtop's own themes, read once."""
+    return tuple(theme_from_toml(path.read_text(encoding="utf-8"), path.name)
+                 for path in sorted(BUILTIN_THEMES_DIR.glob("*.toml")))
 
 
 def user_themes(config_dir: Path) -> tuple[list[Theme], list[str]]:

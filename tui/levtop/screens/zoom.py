@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
+from levtop.widgets.key_bar import KeyBar
 from levtop.widgets.panel import Panel
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ class ZoomScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield self.panel_type()
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         panel = self.query_one(Panel)

@@ -10,7 +10,6 @@ import signal
 import sys
 
 from levtop.sim import DEFAULT_HOST, DEFAULT_PORT
-from levtop.sim.faults import FaultConfigError, load_faults_toml
 
 SCENARIOS = ("recovery", "trap", "calm", "overheat")
 
@@ -75,8 +74,8 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace, faults: list) -> int:
-    # Here, not at the top: every levtop command builds this parser, and the server's imports
-    # (aiohttp, polars) would cost each of them, the TUI's first frame included, half a second.
+    # Imported here, not at the top, as the faults are in run(): every levtop command builds this
+    # parser, and the server's imports (aiohttp, polars) would cost each of them half a second.
     from levtop.sim.server import Simulator
 
     simulator = Simulator(
@@ -120,6 +119,8 @@ async def _serve(args: argparse.Namespace, faults: list) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from levtop.sim.faults import FaultConfigError, load_faults_toml
+
     faults = []
     if args.faults:
         try:

@@ -22,11 +22,10 @@ from textual.style import Style
 from textual.widget import Widget
 
 from levtop.model import DAY, HOUR
+from levtop.widgets.glyphs import NO_DATA
 
 if TYPE_CHECKING:
     from levtop.view import Line
-
-NO_DATA = "no data yet"
 
 MIN_BRIGHTNESS_GAP = 0.3
 """A chart line this much brighter or darker than the background stays visible."""

@@ -10,7 +10,8 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from levtop.widgets.chart import NO_DATA, ChartSpec
+from levtop.widgets.chart import ChartSpec
+from levtop.widgets.glyphs import NO_DATA
 
 if TYPE_CHECKING:
     from levtop.view import Line, MarketView

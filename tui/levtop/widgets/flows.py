@@ -90,13 +90,13 @@ class FlowsPanel(Panel):
     FlowsPanel.-compact #flows-volume { height: 1; margin-top: 0; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None):
-        super().__init__(id=id, classes=classes)
+    def __init__(self, *, deferred: bool = False, id: str | None = None, classes: str | None = None):
+        super().__init__(deferred=deferred, id=id, classes=classes)
         self.flows: FlowsView | None = None
         self.asset = ""
         self.state = "unknown"
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         yield TextBlock(self._supply, id="flows-supply")
         yield TimeChart(id="flows-chart")
         yield Sparkline([], id="flows-spark")

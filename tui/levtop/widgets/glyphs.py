@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+NO_DATA = "no data yet"
+"""What a panel, a chart or a figure says before its source has sent anything."""
+
 STATE_GLYPH = {"good": "✔", "warn": "▲", "bad": "✖", "unknown": "?"}
 STATE_COLOUR = {"good": "$good", "warn": "$warn", "bad": "$bad", "unknown": "$text-muted"}
 

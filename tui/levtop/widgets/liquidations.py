@@ -121,12 +121,12 @@ class LiquidationsPanel(Panel):
     LiquidationsPanel.-compact #liq-tape { margin-top: 0; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None):
-        super().__init__(id=id, classes=classes)
+    def __init__(self, *, deferred: bool = False, id: str | None = None, classes: str | None = None):
+        super().__init__(deferred=deferred, id=id, classes=classes)
         self.liquidations: LiquidationsView | None = None
         self.window = ""
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         yield TextBlock(self._cascade, id="liq-cascade")
         yield TextBlock(self._totals, id="liq-totals")
         with Horizontal(id="liq-hourly-row"):

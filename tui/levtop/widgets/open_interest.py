@@ -21,8 +21,8 @@ from textual.widgets import Sparkline, Static
 
 from levtop import fmt
 from levtop.model import VENUES
-from levtop.widgets.chart import NO_DATA, ChartSpec, TimeChart, readable_on, theme_color
-from levtop.widgets.glyphs import STATE_COLOUR, STATE_GLYPH
+from levtop.widgets.chart import ChartSpec, TimeChart, readable_on, theme_color
+from levtop.widgets.glyphs import NO_DATA, STATE_COLOUR, STATE_GLYPH
 from levtop.widgets.panel import Panel, set_text
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class MarketPanel(Panel):
     MarketPanel.-compact > TimeChart, MarketPanel.-compact > .caption { display: none; }
     """
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         yield Static(classes="headline", markup=False)
         yield VenueRows()
         yield Static(classes="caption", markup=False)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
+from textual.app import ComposeResult, RenderResult
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
+
+from levtop.widgets.glyphs import NO_DATA
 
 if TYPE_CHECKING:
     from levtop.view import MarketView
@@ -17,11 +20,15 @@ if TYPE_CHECKING:
 class Panel(Widget, can_focus=True):
     """A panel shows one aspect of the selected asset.
 
-    The app calls ``show(view)`` whenever the view model changes (coalesced, at most a few times
-    a second) and sets ``compact`` when the terminal is small (80x24): sparklines instead of
-    charts, fewer columns. Subclasses set ``TITLE``, implement ``draw`` and name in ``shown_key``
-    what of the view they show; they keep their own ``DEFAULT_CSS``. A panel never fetches or
-    computes market data itself.
+    The app calls ``show(view)`` whenever the view model changes (coalesced, at most once a
+    second) and sets ``compact`` when the terminal is small (80x24): sparklines instead of
+    charts, fewer columns. Subclasses set ``TITLE``, compose their content in ``compose_body``,
+    implement ``draw`` and name in ``shown_key`` what of the view they show; they keep their own
+    ``DEFAULT_CSS``. A panel never fetches or computes market data itself.
+
+    A panel made with ``deferred=True`` starts as an empty box saying "no data yet", and composes
+    its content when ``compose_later`` is awaited: the app does so after its first frame, which
+    then draws a dozen widgets instead of sixty (mounting and styling them is most of its cost).
     """
 
     TITLE = ""
@@ -43,11 +50,32 @@ class Panel(Widget, can_focus=True):
     stale_reason: reactive[str] = reactive("")
     """Non-empty when the sources behind this panel are not LIVE: shown in the border."""
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, deferred: bool = False, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: MarketView | None = None
         """What ``show`` was last given: drawn again as is when compact mode or the theme changes."""
         self._shown: object = None
+        self._deferred = deferred
+
+    def compose(self) -> ComposeResult:
+        if not self._deferred:
+            yield from self.compose_body()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    async def compose_later(self) -> None:
+        """Compose the content of a deferred panel, and draw the view it was given meanwhile."""
+        if self._deferred:
+            self._deferred = False
+            await self.recompose()
+            self._redraw()
+
+    def render(self) -> RenderResult:
+        if not self._deferred:
+            return super().render()
+        width, height = self.content_size
+        return Content("\n" * (height // 2) + NO_DATA.center(width)).stylize("$text-muted")
 
     def on_mount(self) -> None:
         self.border_title = self.TITLE
@@ -64,8 +92,10 @@ class Panel(Widget, can_focus=True):
     def show(self, view: MarketView) -> None:
         """Draw ``view``, unless it holds nothing new for this panel: most refreshes change one
         panel or none, and an unchanged panel then costs neither a rebuild nor a repaint."""
-        key = self.shown_key(view)
         self.view = view
+        if self._deferred:
+            return
+        key = self.shown_key(view)
         if key != self._shown:
             self._shown = key
             self.draw(view)

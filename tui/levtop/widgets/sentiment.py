@@ -57,12 +57,12 @@ class SentimentPanel(Panel):
     SentimentPanel.-compact #sentiment-spark.-empty { display: none; }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None):
-        super().__init__(id=id, classes=classes)
+    def __init__(self, *, deferred: bool = False, id: str | None = None, classes: str | None = None):
+        super().__init__(deferred=deferred, id=id, classes=classes)
         self.sentiment: SentimentView | None = None
         self.state = "unknown"
 
-    def compose(self) -> ComposeResult:
+    def compose_body(self) -> ComposeResult:
         yield TextBlock(self._headline, id="sentiment-headline")
         yield TextBlock(self._gauge, id="sentiment-gauge")
         yield TimeChart(id="sentiment-chart")
