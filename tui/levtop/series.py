@@ -43,6 +43,11 @@ class Series:
     def first_ts(self) -> int | None:
         return int(self.ts[0]) if self.ts.size else None
 
+    def between(self, lo: int, hi: int) -> "Series":
+        """The observations with ts in [lo, hi)."""
+        a, b = np.searchsorted(self.ts, lo, side="left"), np.searchsorted(self.ts, hi, side="left")
+        return Series(self.ts[a:b], self.values[a:b])
+
     def asof_index(self, at: np.ndarray) -> np.ndarray:
         """Index of the last observation with ts <= at, or -1."""
         return np.searchsorted(self.ts, at, side="right") - 1
@@ -78,12 +83,31 @@ class Series:
             object.__setattr__(self, "_cumsum", cs)
         return cs
 
+    def cumulative_at(self, points: np.ndarray) -> np.ndarray:
+        """Sum of values with ts <= each point."""
+        return self.cumulative()[np.searchsorted(self.ts, points, side="right")]
+
     def window_sum(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Sum of values with ts in (start, end]."""
-        cs = self.cumulative()
-        hi = np.searchsorted(self.ts, end, side="right")
-        lo = np.searchsorted(self.ts, start, side="right")
-        return cs[hi] - cs[lo]
+        return self.cumulative_at(end) - self.cumulative_at(start)
+
+    def cumulative_on_lattice(self, first: np.ndarray, step: int, count: int) -> np.ndarray:
+        """``cumulative_at(first[:, None] - step * arange(count))`` with fewer searches.
+
+        The points lie on a lattice whose spacing is the gcd of ``step`` and the gaps between the
+        ``first`` times: when it has fewer nodes than there are points (hourly evaluation times
+        and hourly or daily buckets), search the lattice once, in order, and gather from it.
+        """
+        if not first.size:
+            return np.empty((0, count))
+        spacing = int(np.gcd.reduce(np.append(first - first[0], step)))
+        lo, hi = int(first.min()) - step * (count - 1), int(first.max())
+        nodes = (hi - lo) // spacing + 1
+        if nodes >= first.size * count:
+            return self.cumulative_at(first[:, None] - step * np.arange(count, dtype=np.int64)[None, :])
+        on_lattice = self.cumulative_at(lo + spacing * np.arange(nodes, dtype=np.int64))
+        node = ((first - lo) // spacing)[:, None] - (step // spacing) * np.arange(count, dtype=np.int64)[None, :]
+        return on_lattice[node]
 
     def window_count(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         hi = np.searchsorted(self.ts, end, side="right")
@@ -102,11 +126,26 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def sorted_unique_index(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of an already sorted array, and each element's index among them."""
+    first = np.ones(ordered.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first], np.cumsum(first) - 1
+
+
 def merge_additive(parts: list[Series]) -> Series:
     """One series holding every event of several additive series (same-ts events summed)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return Series(np.empty(0, np.int64), np.empty(0))
+    if 1 < len(parts) <= 8 and all(p.ts is parts[0].ts or np.array_equal(p.ts, parts[0].ts) for p in parts[1:]):
+        # Buckets on one grid (per-minute totals from several venues): sum in place. reduceat
+        # adds a run as its first value plus the rest summed in order (for up to 7 of them), and
+        # so does this, so the sums match to the bit.
+        rest = parts[1].values
+        for p in parts[2:]:
+            rest = rest + p.values
+        return Series(parts[0].ts, parts[0].values + rest)
     ts = np.concatenate([p.ts for p in parts])
     values = np.concatenate([p.values for p in parts])
     if len(parts) > 1:
@@ -117,3 +156,58 @@ def merge_additive(parts: list[Series]) -> Series:
     np.not_equal(ts[1:], ts[:-1], out=first_of_run[1:])
     start = np.flatnonzero(first_of_run)
     return Series(ts[start], np.add.reduceat(values, start))
+
+
+def extension_of(old: Series, new: Series) -> tuple[int | None, int | None] | None:
+    """How ``new`` differs from ``old`` if it is ``old`` with its oldest points dropped and/or
+    newer points appended: (first kept time if some were dropped, first appended time if some
+    were appended). None when ``new`` rewrote, inserted or lost anything else.
+    """
+    if not len(old):
+        return None, new.first_ts
+    if not len(new):
+        return None
+    k = int(np.searchsorted(old.ts, new.ts[0], side="left"))
+    kept = old.ts.size - k
+    if kept == 0 or new.ts.size < kept:
+        return None
+    if not (np.array_equal(old.ts[k:], new.ts[:kept]) and np.array_equal(old.values[k:], new.values[:kept])):
+        return None
+    dropped_before = int(new.ts[0]) if k else None
+    appended_from = int(new.ts[kept]) if new.ts.size > kept else None
+    return dropped_before, appended_from
+
+
+CHUNK_CELLS = 1 << 20
+"""Cells per temporary matrix when windows are gathered into rows: bounds memory in long runs."""
+
+
+def range_reduce(op: np.ufunc, values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``op`` over ``values[a[j]:b[j]]`` for each j (every range non-empty), for an idempotent
+    ufunc: np.maximum, np.minimum, or np.fmax and np.fmin to skip NaN."""
+    # reduceat reduces [bounds[i], bounds[i+1]) (the odd ranges are discarded), and every index
+    # must be in range: a range running to the end stops one short and takes the last value
+    # afterwards (an idempotent op does not mind seeing it twice).
+    to_end = b == values.size
+    bounds = np.empty(2 * a.size, dtype=np.int64)
+    bounds[0::2], bounds[1::2] = a, np.where(to_end, values.size - 1, b)
+    out = op.reduceat(values, bounds)[0::2]
+    if to_end.any():
+        out[to_end] = op(out[to_end], values[-1])
+    return out
+
+
+def range_means(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean of ``values[a[j]:b[j]]`` for each j (every range non-empty), bit for bit what
+    ``values[a[j]:b[j]].mean()`` gives: ranges of one length are gathered into the rows of a
+    matrix, whose row sums numpy computes with the same pairwise summation as a slice's."""
+    lengths = b - a
+    means = np.empty(a.size)
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        per_chunk = max(1, CHUNK_CELLS // length)
+        for lo in range(0, rows.size, per_chunk):
+            part = rows[lo:lo + per_chunk]
+            cells = values[a[part][:, None] + np.arange(length)]
+            means[part] = cells.sum(axis=1) / length
+    return means

@@ -11,15 +11,27 @@ summing venues, so nothing is counted twice.
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from levtop import fmt
 from levtop.model import ALL_ASSETS, DAY, HOUR, MARKET, MINUTE
-from levtop.series import Series, merge_additive, sorted_unique
+from levtop.series import (
+    CHUNK_CELLS,
+    Series,
+    extension_of,
+    merge_additive,
+    range_means,
+    range_reduce,
+    sorted_unique,
+    sorted_unique_index,
+)
 from levtop.thresholds import Thresholds
 
 GOOD, WARN, BAD, UNKNOWN = "good", "warn", "bad", "unknown"
@@ -177,7 +189,116 @@ def _preferred_market_venue(venue: str, current: str | None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Memory across evaluations
+#
+# The flush scans, the cross-venue aggregates and the merged liquidations read an asset's whole
+# history, yet a live refresh follows a handful of new samples (and retention drops a few old
+# ones). Each result is remembered per asset with the series it came from; the next evaluation
+# compares its series with those, keeps the result for the times at which it provably still
+# holds, and computes only the rest: the same result as from scratch, to the bit.
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    inputs: Mapping[str, Series]
+    value: Any
+
+
+class _Memory:
+    """The latest result per key, for a bounded number of keys (the least recently used go)."""
+
+    def __init__(self, kept: int):
+        self._kept = kept
+        self._entries: OrderedDict[tuple, _Remembered] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recall(self, key: tuple) -> _Remembered | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def keep(self, key: tuple, inputs: Mapping[str, Series], value: Any) -> None:
+        with self._lock:
+            self._entries[key] = _Remembered(inputs, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._kept:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_MEMORY = _Memory(kept=5 * 128)  # five results per asset, for up to 128 assets
+# Spans are int64 like the times: a float bound would make numpy convert whole arrays to compare.
+_EARLIEST, _LATEST = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+_NO_SERIES = Series(np.empty(0, np.int64), np.empty(0))
+
+
+def clear_caches() -> None:
+    """Forget every remembered result: the next evaluation computes everything afresh."""
+    _MEMORY.clear()
+
+
+def _reusable_span(old: Mapping[str, Series], new: Mapping[str, Series],
+                   horizon: int | None) -> tuple[int, int] | None:
+    """The times [lo, hi) at which a result computed from ``old`` is the same for ``new``.
+
+    A result at t reads data in [t - horizon, t] only: it holds while t is before the first
+    appended sample and at least ``horizon`` after the first sample a retention cut kept
+    (horizon None: any cut changes everything, as for results built on running sums). None when
+    a series changed otherwise (a rewrite, an insertion, a lost venue).
+    """
+    lo, hi = _EARLIEST, _LATEST
+    for name in old.keys() | new.keys():
+        before, after = old.get(name, _NO_SERIES), new.get(name, _NO_SERIES)
+        if before is after:
+            continue
+        change = extension_of(before, after)
+        if change is None:
+            return None
+        kept_from, appended_from = change
+        if kept_from is not None:
+            if horizon is None:
+                return None
+            lo = max(lo, kept_from + horizon)
+        if appended_from is not None:
+            hi = min(hi, appended_from)
+    return (lo, hi) if lo < hi else None
+
+
+def _recall(key: tuple, inputs: Mapping[str, Series], horizon: int | None) -> tuple[Any, int, int] | None:
+    """The remembered value for ``key`` and the span [lo, hi) where it still holds, or None."""
+    previous = _MEMORY.recall(key)
+    span = None if previous is None else _reusable_span(previous.inputs, inputs, horizon)
+    return None if span is None else (previous.value, *span)
+
+
+# ---------------------------------------------------------------------------------------------
 # Aggregation across venues
+
+
+@dataclass(frozen=True)
+class NativePoints:
+    """An aggregate at every observation time of any venue: the total, how many venues were
+    fresh, and the oldest of the venues' latest observations (a time far in the past while some
+    venue has none; it never decreases, and every venue is fresh at a time x from that point
+    on while x - oldest <= max_age)."""
+
+    ts: np.ndarray
+    total: np.ndarray
+    count: np.ndarray
+    oldest: np.ndarray
+
+    def between(self, lo: int, hi: int) -> "NativePoints":
+        a, b = np.searchsorted(self.ts, lo, side="left"), np.searchsorted(self.ts, hi, side="left")
+        return NativePoints(self.ts[a:b], self.total[a:b], self.count[a:b], self.oldest[a:b])
+
+    @staticmethod
+    def joined(parts: Sequence["NativePoints"]) -> "NativePoints":
+        return NativePoints(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ts", "total", "count", "oldest")))
+
+
+_FAR_PAST = np.iinfo(np.int64).min // 2
 
 
 @dataclass(frozen=True)
@@ -186,63 +307,140 @@ class Aggregate:
 
     venues: dict[str, Series]
     max_age: int
+    key: tuple | None = None
+    """Names the aggregate across evaluations, so its native points are remembered."""
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def _time_groups(self) -> list[tuple[np.ndarray, list[Series]]]:
+        """Venues grouped by identical observation times, so each group is searched once
+        (venues publishing the same 5-minute history share one array of times)."""
+        if "groups" not in self._memo:
+            groups: list[tuple[np.ndarray, list[Series]]] = []
+            for s in self.venues.values():
+                for ts, members in groups:
+                    if ts is s.ts or (ts.size == s.ts.size and np.array_equal(ts, s.ts)):
+                        members.append(s)
+                        break
+                else:
+                    groups.append((s.ts, [s]))
+            self._memo["groups"] = groups
+        return self._memo["groups"]
+
+    def fresh_values(self, at: np.ndarray) -> list[np.ndarray]:
+        """Each venue's value as of each time (NaN where none or stale), in venue order."""
+        found: dict[int, np.ndarray] = {}
+        for ts, members in self._time_groups():
+            if not ts.size:
+                values = [np.full(at.shape, np.nan)] * len(members)
+            elif at.size == ts.size and at.size and (at is ts or np.array_equal(at, ts)):
+                values = [s.values for s in members]  # asked at its own times: every value is fresh
+            else:
+                idx = np.searchsorted(ts, at, side="right") - 1
+                safe = np.maximum(idx, 0)
+                fresh = (idx >= 0) & (at - ts[safe] <= self.max_age)
+                values = [np.where(fresh, s.values[safe], np.nan) for s in members]
+            found.update(zip(map(id, members), values))
+        return [found[id(s)] for s in self.venues.values()]
 
     def level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(at.shape)
         count = np.zeros(at.shape, dtype=np.int64)
-        for s in self.venues.values():
-            v = s.asof(at, self.max_age)
+        for v in self.fresh_values(at):
             ok = ~np.isnan(v)
-            total[ok] += v[ok]
+            total += np.where(ok, v, 0.0)
             count += ok
         total[count == 0] = np.nan
         return total, count
 
-    def change(self, at: np.ndarray, window: int) -> np.ndarray:
-        """Sum now / sum then - 1 over the venues fresh at both times (NaN when none)."""
-        return self.changes(at, (window,))[0]
-
     def changes(self, at: np.ndarray, windows: Sequence[int]) -> list[np.ndarray]:
-        """``change`` for several windows, reading each venue's current value once."""
-        now_values = [s.asof(at, self.max_age) for s in self.venues.values()]
+        """Sum now / sum then - 1 over the venues fresh at both times (NaN when none), for each
+        window, reading each venue's current value once."""
+        now_values = self.fresh_values(at)
+        now_known = [~np.isnan(v) for v in now_values]
         out = []
         for window in windows:
             now_total = np.zeros(at.shape)
             then_total = np.zeros(at.shape)
-            count = np.zeros(at.shape, dtype=np.int64)
-            for s, now in zip(self.venues.values(), now_values):
-                then = s.asof(at - window, self.max_age)
-                ok = ~np.isnan(now) & ~np.isnan(then)
-                now_total[ok] += now[ok]
-                then_total[ok] += then[ok]
-                count += ok
-            change = np.full(at.shape, np.nan)
-            ok = (count > 0) & (then_total > 0)
-            change[ok] = now_total[ok] / then_total[ok] - 1.0
-            out.append(change)
+            for now, known, then in zip(now_values, now_known, self.fresh_values(at - window)):
+                ok = known & ~np.isnan(then)
+                now_total += np.where(ok, now, 0.0)
+                then_total += np.where(ok, then, 0.0)
+            # A positive total then implies at least one venue fresh at both times.
+            with np.errstate(all="ignore"):
+                out.append(np.where(then_total > 0, now_total / then_total - 1.0, np.nan))
         return out
+
+    def points(self) -> NativePoints:
+        """The aggregate at every observation time of any venue (remembered when keyed)."""
+        if "points" not in self._memo:
+            recalled = None if self.key is None else _recall(self.key, self.venues, horizon=0)
+            if recalled is None:
+                points = self._points_at(self._all_times())
+            else:
+                # A level at t reads each venue's latest value at or before t: it holds
+                # inside the span; only the points outside it are new.
+                previous, lo, hi = recalled
+                outside = self._times_outside(lo, hi)
+                points = NativePoints.joined([self._points_at(outside[outside < lo]), previous.between(lo, hi),
+                                              self._points_at(outside[outside >= hi])])
+            if self.key is not None:
+                _MEMORY.keep(self.key, self.venues, points)
+            self._memo["points"] = points
+        return self._memo["points"]
+
+    def _all_times(self) -> np.ndarray:
+        """Every observation time of any venue."""
+        arrays = [ts for ts, _ in self._time_groups()]
+        if len(arrays) == 1:
+            return arrays[0]  # the venues' own array: lookups at it take the fast path
+        return sorted_unique(np.concatenate(arrays)) if arrays else np.empty(0, np.int64)
+
+    def _times_outside(self, lo: int, hi: int) -> np.ndarray:
+        """Every observation time of any venue before ``lo`` or from ``hi`` on."""
+        pieces = [np.concatenate([ts[:np.searchsorted(ts, lo)], ts[np.searchsorted(ts, hi):]])
+                  for ts, _ in self._time_groups()]
+        return sorted_unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
+
+    def _points_at(self, ts: np.ndarray) -> NativePoints:
+        total, count = self.level(ts)
+        oldest = np.full(ts.shape, np.iinfo(np.int64).max)
+        for group_ts, _ in self._time_groups():
+            if group_ts is ts:
+                seen = ts
+            elif group_ts.size:
+                idx = np.searchsorted(group_ts, ts, side="right") - 1
+                seen = np.where(idx >= 0, group_ts[np.maximum(idx, 0)], _FAR_PAST)
+            else:
+                seen = np.full(ts.shape, _FAR_PAST)
+            oldest = np.minimum(oldest, seen)
+        return NativePoints(ts, total, count, oldest)
 
     def native_ts(self) -> np.ndarray:
         """Every observation time of any venue."""
-        if "ts" not in self._memo:
-            self._memo["ts"] = self._native_ts()
-        return self._memo["ts"]
-
-    def _native_ts(self) -> np.ndarray:
-        if not self.venues:
-            return np.empty(0, np.int64)
-        arrays = [s.ts for s in self.venues.values()]
-        same = all(a.size == arrays[0].size and np.array_equal(a, arrays[0]) for a in arrays[1:])
-        return arrays[0] if same else sorted_unique(np.concatenate(arrays))
+        return self.points().ts
 
     def native(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The aggregate at every observation time of any venue: (ts, total, venue count)."""
-        if "native" not in self._memo:
-            ts = self.native_ts()
-            total, count = self.level(ts)
-            self._memo["native"] = (ts, total, count)
-        return self._memo["native"]
+        points = self.points()
+        return points.ts, points.total, points.count
+
+    def comparable(self, venue_count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The native points summed over exactly ``venue_count`` venues: (ts, total).
+
+        Only those compare with a reference summed over as many venues; a venue dropping in or
+        out would otherwise look like OI appearing or vanishing.
+        """
+        key = ("comparable", venue_count)
+        if key not in self._memo:
+            ts, total, count = self.native()
+            keep = (count == venue_count) & ~np.isnan(total)
+            self._memo[key] = (ts[keep], total[keep])
+        return self._memo[key]
+
+    def comparable_between(self, lo: int, hi: int, venue_count: int) -> np.ndarray:
+        """Comparable totals with ts in [lo, hi]."""
+        ts, total = self.comparable(venue_count)
+        return total[np.searchsorted(ts, lo, side="left"):np.searchsorted(ts, hi, side="right")]
 
     def first_ts(self) -> int | None:
         firsts = [s.first_ts for s in self.venues.values() if len(s)]
@@ -250,39 +448,71 @@ class Aggregate:
 
     def age(self, at: np.ndarray) -> np.ndarray:
         """Age of the freshest venue observation at each time."""
-        ages = [s.age(at) for s in self.venues.values()]
+        ages = [members[0].age(at) for _, members in self._time_groups()]
         if not ages:
             return np.full(at.shape, np.nan)
         # fmin ignores NaN unless every venue is NaN (then NaN), without nanmin's warning.
         return np.fmin.reduce(np.vstack(ages), axis=0)
 
 
-def _comparable_points(ts, total, count, lo: int, hi: int, ref_count: int) -> np.ndarray:
-    """Aggregate values in [lo, hi] summed over as many venues as the reference point.
+@dataclass(frozen=True)
+class WindowStats:
+    """Per evaluation time: how many comparable points the window holds, their max, min, mean."""
 
-    A venue dropping in or out would otherwise look like OI appearing or vanishing.
-    """
-    a = np.searchsorted(ts, lo, side="left")
-    b = np.searchsorted(ts, hi, side="right")
-    window_total = total[a:b]
-    return window_total[(count[a:b] == ref_count) & ~np.isnan(window_total)]
+    size: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    mean: np.ndarray
+
+
+def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarray, window: int,
+                            with_mean: bool = True) -> WindowStats:
+    """Statistics of ``agg.comparable_between(t - window, t, ref_count)`` for every time t at once
+    (NaN where empty): each time's window is a run of the points with its venue count, so the
+    windows become index ranges, reduced without a loop per time."""
+    n = at.size
+    size = np.zeros(n, dtype=np.int64)
+    high, low, mean = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for c in np.unique(ref_count[ref_count > 0]).tolist():
+        points_ts, points = agg.comparable(c)
+        rows = np.flatnonzero(ref_count == c)
+        a = np.searchsorted(points_ts, at[rows] - window, side="left")
+        b = np.searchsorted(points_ts, at[rows], side="right")
+        size[rows] = b - a
+        filled = b > a
+        rows, a, b = rows[filled], a[filled], b[filled]
+        if rows.size:
+            high[rows], low[rows] = range_reduce(np.maximum, points, a, b), range_reduce(np.minimum, points, a, b)
+            if with_mean:
+                mean[rows] = range_means(points, a, b)
+    return WindowStats(size, high, low, mean)
 
 
 # ---------------------------------------------------------------------------------------------
-# Signals
+# Signals. Each computes its numbers for every time at once; the loops only write reasons, over
+# plain Python lists (indexing numpy arrays one element at a time costs more than the text).
 
 
-def _signals_list(name: str, states: np.ndarray, values: np.ndarray, reasons: list[str]) -> list[Signal]:
+def _signals_list(name: str, states: list[str], values: np.ndarray, reasons: list[str]) -> list[Signal]:
+    finite = np.isfinite(values).tolist()
     return [
-        Signal(name, str(st), None if (st == UNKNOWN or not np.isfinite(v)) else float(v), r)
-        for st, v, r in zip(states, values, reasons)
+        Signal(name, st, v if ok and st != UNKNOWN else None, r)
+        for st, v, ok, r in zip(states, values.tolist(), finite, reasons)
     ]
 
 
-def _staleness_reason(what: str, ages: np.ndarray, i: int, max_age: int) -> str:
-    if np.isnan(ages[i]):
+def _states(n: int, *rules: tuple[np.ndarray, str]) -> list[str]:
+    """Each time's state: UNKNOWN, overwritten by every rule whose mask holds, in order."""
+    states = np.full(n, UNKNOWN, dtype=object)
+    for mask, state in rules:
+        states[mask] = state
+    return states.tolist()
+
+
+def _staleness_reason(what: str, age: float, max_age: int) -> str:
+    if math.isnan(age):
         return f"no {what} data"
-    return f"{what} data stale: last {fmt.duration(ages[i])} ago (max {fmt.duration(max_age)})"
+    return f"{what} data stale: last {fmt.duration(age)} ago (max {fmt.duration(max_age)})"
 
 
 def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
@@ -312,29 +542,28 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
     value = np.where(venue_count == 0, np.nan, np.where(weighted, weighted_mean, equal_mean))
 
     lo, hi, hot = th.funding_neutral_low, th.funding_neutral_high, th.funding_overheated
-    states = np.full(n, UNKNOWN, dtype=object)
     known = ~np.isnan(value)
-    states[known & _ge(value, lo) & _le(value, hi)] = GOOD
-    states[known & _gt(value, hi) & _le(value, hot)] = WARN
-    states[known & _lt(value, lo)] = WARN
-    states[known & _gt(value, hot)] = BAD
+    states = _states(
+        n,
+        (known & _ge(value, lo) & _le(value, hi), GOOD),
+        (known & _gt(value, hi) & _le(value, hot), WARN),
+        (known & _lt(value, lo), WARN),
+        (known & _gt(value, hot), BAD),
+    )
     band = f"neutral band {fmt.rate(lo)}..{fmt.rate(hi)}"
+    verdicts = {GOOD: band, BAD: f"overheated above {fmt.rate(hot)}"}
+    shorts, warming = f"shorts crowded below {fmt.rate(lo)}", f"warming above {fmt.rate(hi)}"
+    none = f"no funding in the last {th.funding_window_h:g}h"
+    mean_text = f"{th.funding_window_h:g}h mean"
     reasons = []
-    for i in range(n):
-        if not known[i]:
-            reasons.append(f"no funding in the last {th.funding_window_h:g}h")
+    for state, v, is_weighted, venues in zip(states, value.tolist(), weighted.tolist(), venue_count.tolist()):
+        if state == UNKNOWN:
+            reasons.append(none)
             continue
-        how = "OI-weighted" if weighted[i] else "equal-weighted"
-        venues = f"{venue_count[i]} venue{'s' if venue_count[i] != 1 else ''}"
-        if states[i] == GOOD:
-            verdict = band
-        elif states[i] == BAD:
-            verdict = f"overheated above {fmt.rate(hot)}"
-        elif value[i] < lo:
-            verdict = f"shorts crowded below {fmt.rate(lo)}"
-        else:
-            verdict = f"warming above {fmt.rate(hi)}"
-        reasons.append(f"funding {fmt.rate(value[i])}/8h ({th.funding_window_h:g}h mean, {how}, {venues}), {verdict}")
+        how = "OI-weighted" if is_weighted else "equal-weighted"
+        verdict = verdicts.get(state) or (shorts if v < lo else warming)
+        reasons.append(f"funding {fmt.rate(v)}/8h ({mean_text}, {how}, {venues} venue{'s' if venues != 1 else ''}), "
+                       f"{verdict}")
     return _signals_list("funding", states, value, reasons)
 
 
@@ -348,31 +577,25 @@ def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     agg = _aggregate(inp, metric, max_age)
     c24, c72 = agg.changes(at, (24 * HOUR, 72 * HOUR))
     known = ~np.isnan(c24) & ~np.isnan(c72)
-    n = at.size
-    states = np.full(n, UNKNOWN, dtype=object)
     good = known & _le(c24, th.oi_rebuild_good_24h) & _le(c72, th.oi_rebuild_good_72h)
     warn = known & ~good & _le(c24, th.oi_rebuild_warn_24h) & _le(c72, th.oi_rebuild_warn_72h)
-    states[good] = GOOD
-    states[warn] = WARN
-    states[known & ~good & ~warn] = BAD
+    states = _states(at.size, (good, GOOD), (warn, WARN), (known & ~good & ~warn, BAD))
     first = agg.first_ts()
-    ages = agg.age(at)
     unit = "coin OI" if metric == "oi_base" else "USD OI"
     limits = (
         f"slow is <={fmt.pct(th.oi_rebuild_good_24h, 0)}/24h and <={fmt.pct(th.oi_rebuild_good_72h, 0)}/72h"
     )
+    speeds = {GOOD: "slow", WARN: "brisk", BAD: "fast, the trap pattern"}
     reasons = []
-    for i in range(n):
-        if known[i]:
-            speed = {GOOD: "slow", WARN: "brisk", BAD: "fast, the trap pattern"}[states[i]]
-            reasons.append(f"{unit} {fmt.pct(c24[i])} 24h, {fmt.pct(c72[i])} 72h: {speed}; {limits}")
-        elif first is None or np.isnan(ages[i]):
+    for state, a24, a72, age, t in zip(states, c24.tolist(), c72.tolist(), agg.age(at).tolist(), at.tolist()):
+        if state != UNKNOWN:
+            reasons.append(f"{unit} {fmt.pct(a24)} 24h, {fmt.pct(a72)} 72h: {speeds[state]}; {limits}")
+        elif first is None or math.isnan(age):
             reasons.append("no OI data")
-        elif ages[i] > max_age:
-            reasons.append(_staleness_reason("OI", ages, i, max_age))
+        elif age > max_age:
+            reasons.append(_staleness_reason("OI", age, max_age))
         else:
-            have = at[i] - first
-            reasons.append(f"needs 72h of OI history, have {fmt.duration(have)}")
+            reasons.append(f"needs 72h of OI history, have {fmt.duration(t - first)}")
     return _signals_list("oi_rebuild", states, c24, reasons)
 
 
@@ -380,57 +603,51 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
     max_age = int(th.fresh_oi_h * HOUR)
     agg = _aggregate(inp, "oi_usd", max_age)
     level, count = agg.level(at)
-    ts, total, cnt = agg.native()
     first = agg.first_ts()
-    ages = agg.age(at)
     window = int(th.oi_stable_window_h * HOUR)
     peak_window = int(th.oi_peak_window_days * DAY)
     fixed_ceiling = th.ceiling_for(inp.asset)
-    n = at.size
-    states = np.full(n, UNKNOWN, dtype=object)
+    recent = comparable_window_stats(agg, at, count, window)
+    with np.errstate(all="ignore"):
+        spread = np.where((recent.size > 0) & (recent.mean > 0), (recent.high - recent.low) / recent.mean, np.nan)
+    stable = (~np.isnan(spread) & _le(spread, th.oi_stable_range)).tolist()
+    if fixed_ceiling is None:
+        peaks = comparable_window_stats(agg, at, count, peak_window, with_mean=False).high
+        ceilings = th.oi_ceiling_peak_fraction * peaks
+    else:
+        peaks = np.full(at.size, np.nan)
+        ceilings = np.full(at.size, fixed_ceiling, dtype=np.float64)
+    above = _gt(level, ceilings).tolist()
+    stable_limit = f"(stable <= {fmt.pct(th.oi_stable_range, 0, signed=False)})"
+    states: list[str] = []
     reasons: list[str] = []
-    for i in range(n):
-        t = int(at[i])
-        if np.isnan(level[i]):
-            reasons.append("no OI (USD) data" if first is None or np.isnan(ages[i])
-                           else _staleness_reason("OI (USD)", ages, i, max_age))
-            continue
-        if t - first < window:
-            reasons.append(f"needs {th.oi_stable_window_h:g}h of OI history, have {fmt.duration(t - first)}")
-            continue
-        recent = _comparable_points(ts, total, cnt, t - window, t, int(count[i]))
-        mean = recent.mean() if recent.size else np.nan
-        spread = (recent.max() - recent.min()) / mean if recent.size and mean > 0 else np.nan
-        if fixed_ceiling is not None:
-            ceiling = fixed_ceiling
-            ceiling_text = f"ceiling {fmt.usd(ceiling)}"
+    for i, (t, lvl, venues, age) in enumerate(zip(at.tolist(), level.tolist(), count.tolist(), agg.age(at).tolist())):
+        state = UNKNOWN
+        if math.isnan(lvl):
+            reason = "no OI (USD) data" if first is None or math.isnan(age) else _staleness_reason("OI (USD)", age, max_age)
+        elif t - first < window:
+            reason = f"needs {th.oi_stable_window_h:g}h of OI history, have {fmt.duration(t - first)}"
+        elif fixed_ceiling is None and math.isnan(peaks[i]):
+            # The venues fresh now were never all fresh together before: no peak to compare.
+            reason = f"no OI history over the {venues} venue{'s' if venues != 1 else ''} fresh now to set the ceiling"
         else:
-            history = _comparable_points(ts, total, cnt, t - peak_window, t, int(count[i]))
-            if not history.size:
-                # The venues fresh now were never all fresh together before: no peak to compare.
-                venues = f"{int(count[i])} venue{'s' if count[i] != 1 else ''}"
-                reasons.append(f"no OI history over the {venues} fresh now to set the ceiling")
-                continue
-            peak = history.max()
-            ceiling = th.oi_ceiling_peak_fraction * peak
-            ceiling_text = (
-                f"ceiling {fmt.usd(ceiling)} ({th.oi_ceiling_peak_fraction:.0%} of "
-                f"{fmt.duration(min(t - first, peak_window))} peak {fmt.usd(peak)})"
-            )
-        stable = not np.isnan(spread) and bool(_le(np.array(spread), th.oi_stable_range))
-        spread_text = f"{th.oi_stable_window_h:g}h range {fmt.pct(spread, signed=False)} of mean"
-        if _gt(np.array(level[i]), ceiling):
-            states[i] = BAD
-            reasons.append(f"OI {fmt.usd(level[i])} above {ceiling_text}")
-        elif stable:
-            states[i] = GOOD
-            reasons.append(f"OI {fmt.usd(level[i])} within {ceiling_text}, stable: {spread_text}")
-        else:
-            states[i] = WARN
-            reasons.append(
-                f"OI {fmt.usd(level[i])} within {ceiling_text}, not yet stable: {spread_text} "
-                f"(stable <= {fmt.pct(th.oi_stable_range, 0, signed=False)})"
-            )
+            if fixed_ceiling is not None:
+                ceiling_text = f"ceiling {fmt.usd(fixed_ceiling)}"
+            else:
+                ceiling_text = (
+                    f"ceiling {fmt.usd(ceilings[i])} ({th.oi_ceiling_peak_fraction:.0%} of "
+                    f"{fmt.duration(min(t - first, peak_window))} peak {fmt.usd(peaks[i])})"
+                )
+            spread_text = f"{th.oi_stable_window_h:g}h range {fmt.pct(spread[i], signed=False)} of mean"
+            if above[i]:
+                state, reason = BAD, f"OI {fmt.usd(lvl)} above {ceiling_text}"
+            elif stable[i]:
+                state, reason = GOOD, f"OI {fmt.usd(lvl)} within {ceiling_text}, stable: {spread_text}"
+            else:
+                state = WARN
+                reason = f"OI {fmt.usd(lvl)} within {ceiling_text}, not yet stable: {spread_text} {stable_limit}"
+        states.append(state)
+        reasons.append(reason)
     return _signals_list("oi_level", states, level, reasons)
 
 
@@ -438,31 +655,26 @@ def stablecoins_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list
     s = inp.market.get("stablecoin_supply_usd", Series(np.empty(0, np.int64), np.empty(0)))
     max_age = int(th.fresh_daily_h * HOUR)
     now = s.asof(at, max_age)
-    c7 = now / s.asof(at - 7 * DAY, max_age) - 1.0
-    c14 = now / s.asof(at - 14 * DAY, max_age) - 1.0
+    with np.errstate(all="ignore"):
+        c7 = now / s.asof(at - 7 * DAY, max_age) - 1.0
+        c14 = now / s.asof(at - 14 * DAY, max_age) - 1.0
     known = ~np.isnan(c7) & ~np.isnan(c14)
-    n = at.size
-    states = np.full(n, UNKNOWN, dtype=object)
     good = known & _gt(c7, th.stablecoin_inflow_7d) & _gt(c14, 0.0)
     bad = known & _lt(c7, th.stablecoin_outflow_7d)
-    states[known] = WARN
-    states[good] = GOOD
-    states[bad] = BAD
-    ages = s.age(at)
+    states = _states(at.size, (known, WARN), (good, GOOD), (bad, BAD))
+    verdicts = {
+        GOOD: "inflows increasing",
+        BAD: f"outflows: 7d below {fmt.pct(th.stablecoin_outflow_7d)}",
+        WARN: f"flat or mixed: inflows need 7d > {fmt.pct(th.stablecoin_inflow_7d)} and 14d > 0",
+    }
     reasons = []
-    for i in range(n):
-        if not known[i]:
-            if np.isnan(now[i]):
-                reasons.append(_staleness_reason("stablecoin supply", ages, i, max_age))
-            else:
-                reasons.append("needs 14d of stablecoin supply history")
-            continue
-        verdict = {
-            GOOD: "inflows increasing",
-            BAD: f"outflows: 7d below {fmt.pct(th.stablecoin_outflow_7d)}",
-            WARN: f"flat or mixed: inflows need 7d > {fmt.pct(th.stablecoin_inflow_7d)} and 14d > 0",
-        }[states[i]]
-        reasons.append(f"supply {fmt.usd(now[i])}, 7d {fmt.pct(c7[i], 2)}, 14d {fmt.pct(c14[i], 2)}: {verdict}")
+    for state, supply, a7, a14, age in zip(states, now.tolist(), c7.tolist(), c14.tolist(), s.age(at).tolist()):
+        if state != UNKNOWN:
+            reasons.append(f"supply {fmt.usd(supply)}, 7d {fmt.pct(a7, 2)}, 14d {fmt.pct(a14, 2)}: {verdicts[state]}")
+        elif math.isnan(supply):
+            reasons.append(_staleness_reason("stablecoin supply", age, max_age))
+        else:
+            reasons.append("needs 14d of stablecoin supply history")
     return _signals_list("stablecoins", states, c7, reasons)
 
 
@@ -471,19 +683,20 @@ def sentiment_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[S
     max_age = int(th.fresh_daily_h * HOUR)
     value = s.asof(at, max_age)
     known = ~np.isnan(value)
-    states = np.full(at.size, UNKNOWN, dtype=object)
-    states[known & _le(value, th.sentiment_fear_max)] = GOOD
-    states[known & _gt(value, th.sentiment_fear_max) & _le(value, th.sentiment_greed_above)] = WARN
-    states[known & _gt(value, th.sentiment_greed_above)] = BAD
-    ages = s.age(at)
+    states = _states(
+        at.size,
+        (known & _le(value, th.sentiment_fear_max), GOOD),
+        (known & _gt(value, th.sentiment_fear_max) & _le(value, th.sentiment_greed_above), WARN),
+        (known & _gt(value, th.sentiment_greed_above), BAD),
+    )
     scale = f"fear <={th.sentiment_fear_max:g}, greed >{th.sentiment_greed_above:g}"
+    moods = {GOOD: "fear, good for a rebuild", WARN: "neutral", BAD: "greed, dangerous"}
     reasons = []
-    for i in range(at.size):
-        if not known[i]:
-            reasons.append(_staleness_reason("Fear & Greed", ages, i, max_age))
-            continue
-        mood = {GOOD: "fear, good for a rebuild", WARN: "neutral", BAD: "greed, dangerous"}[states[i]]
-        reasons.append(f"Fear & Greed {value[i]:g}: {mood} ({scale})")
+    for state, v, age in zip(states, value.tolist(), s.age(at).tolist()):
+        if state == UNKNOWN:
+            reasons.append(_staleness_reason("Fear & Greed", age, max_age))
+        else:
+            reasons.append(f"Fear & Greed {v:g}: {moods[state]} ({scale})")
     return _signals_list("sentiment", states, value, reasons)
 
 
@@ -495,40 +708,54 @@ def long_short_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     with np.errstate(all="ignore"):
         value = total / count
     known = count > 0
-    states = np.full(at.size, UNKNOWN, dtype=object)
     balanced = known & _ge(value, th.long_short_balanced_low) & _le(value, th.long_short_balanced_high)
     extreme = known & (_lt(value, th.long_short_extreme_low) | _gt(value, th.long_short_extreme_high))
-    states[known] = WARN
-    states[balanced] = GOOD
-    states[extreme] = BAD
-    ages = agg.age(at)
+    states = _states(at.size, (known, WARN), (balanced, GOOD), (extreme, BAD))
     scale = (
         f"balanced {th.long_short_balanced_low:.2f}-{th.long_short_balanced_high:.2f}, one-sided "
         f"<{th.long_short_extreme_low:.2f} or >{th.long_short_extreme_high:.2f}"
     )
     reasons = []
-    for i in range(at.size):
-        if not known[i]:
-            reasons.append(_staleness_reason("long/short", ages, i, max_age))
+    for state, v, n, age in zip(states, value.tolist(), count.tolist(), agg.age(at).tolist()):
+        if state == UNKNOWN:
+            reasons.append(_staleness_reason("long/short", age, max_age))
             continue
-        side = "longs" if value[i] > 1 else "shorts"
-        mood = {GOOD: "balanced", WARN: f"leaning to {side}", BAD: f"one-sided: {side}"}[states[i]]
-        venues_text = f"mean of {count[i]} venue{'s' if count[i] != 1 else ''}"
-        reasons.append(f"long/short {value[i]:.2f} ({venues_text}): {mood}; {scale}")
+        side = "longs" if v > 1 else "shorts"
+        mood = {GOOD: "balanced", WARN: f"leaning to {side}", BAD: f"one-sided: {side}"}[state]
+        reasons.append(f"long/short {v:.2f} (mean of {n} venue{'s' if n != 1 else ''}): {mood}; {scale}")
     return _signals_list("long_short", states, value, reasons)
 
 
+def _liquidation_parts(inp: AssetInputs) -> dict[str, Series]:
+    return {f"{metric}/{venue}": s for metric in ("liq_long_usd", "liq_short_usd")
+            for venue, s in inp.venues(metric).items()}
+
+
 def _liquidation_events(inp: AssetInputs) -> Series:
+    """Every liquidation of the asset on one series (same-time amounts summed), remembered."""
     if "liquidations" not in inp.memo:
-        parts = [s for metric in ("liq_long_usd", "liq_short_usd") for s in inp.venues(metric).values()]
-        inp.memo["liquidations"] = merge_additive(parts)
+        parts = _liquidation_parts(inp)
+        key = ("liquidations", inp.asset)
+        recalled = _recall(key, parts, horizon=0)
+        if recalled is None:
+            events = merge_additive(list(parts.values()))
+        else:
+            # A merged event sums the parts' events at its time: the kept ones hold.
+            previous, lo, hi = recalled
+            before = merge_additive([p.between(_EARLIEST, lo) for p in parts.values()])
+            after = merge_additive([p.between(hi, _LATEST) for p in parts.values()])
+            kept = previous.between(lo, hi)
+            events = Series(np.concatenate([before.ts, kept.ts, after.ts]),
+                            np.concatenate([before.values, kept.values, after.values]))
+        _MEMORY.keep(key, parts, events)
+        inp.memo["liquidations"] = events
     return inp.memo["liquidations"]
 
 
 def _aggregate(inp: AssetInputs, metric: str, max_age: int) -> "Aggregate":
     key = ("aggregate", metric, max_age)
     if key not in inp.memo:
-        inp.memo[key] = Aggregate(inp.venues(metric), max_age)
+        inp.memo[key] = Aggregate(inp.venues(metric), max_age, key=("native", inp.asset, metric, max_age))
     return inp.memo[key]
 
 
@@ -559,12 +786,33 @@ def _baseline(events: Series, at: np.ndarray, bucket: int, buckets: int, coverag
     The median of the bucket totals, or their mean when most buckets saw nothing (a median of
     zero would make any liquidation look infinite). Buckets that end before the first
     liquidation ever recorded are not history we have; fewer than ``min_buckets``: NaN.
+    Evaluated a block of times at a time, which bounds memory in year-long backtests.
     """
-    n = at.size
-    ends = at[:, None] - bucket * np.arange(1, buckets + 1)[None, :]
-    totals = events.window_sum((ends - bucket).ravel(), ends.ravel()).reshape(n, buckets)
-    covered = ends >= coverage if coverage is not None else np.zeros_like(ends, dtype=bool)
-    have = covered.sum(axis=1)
+    base = np.empty(at.size)
+    have = np.empty(at.size, dtype=np.int64)
+    rows = max(1, CHUNK_CELLS // (buckets + 1))
+    for lo in range(0, at.size, rows):
+        part = slice(lo, lo + rows)
+        base[part], have[part] = _baseline_block(events, at[part], bucket, buckets, coverage, min_buckets)
+    return base, have
+
+
+def _covered_buckets(at: np.ndarray, bucket: int, buckets: int, coverage: int | None) -> np.ndarray:
+    """How many of the buckets before each time end at or after ``coverage`` (the first
+    liquidation recorded): bucket k (1-based) ends at t - k * bucket, so they are the first ones."""
+    if coverage is None:
+        return np.zeros(at.size, dtype=np.int64)
+    return np.clip((at - coverage) // bucket, 0, buckets)
+
+
+def _baseline_block(events: Series, at: np.ndarray, bucket: int, buckets: int, coverage: int | None,
+                    min_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    # Column j holds the total up to the start of bucket j + 1 (the current bucket is 0), so
+    # adjacent columns difference into bucket totals, exactly as window_sum would.
+    before = events.cumulative_on_lattice(at - bucket, bucket, buckets + 1)
+    totals = before[:, :-1] - before[:, 1:]
+    have = _covered_buckets(at, bucket, buckets, coverage)
+    covered = np.arange(1, buckets + 1)[None, :] <= have[:, None]
     median, mean = _row_median_and_mean(np.where(covered, totals, np.nan), have)
     base = np.where(median > 0, median, mean)
     base[(have < min_buckets) | ~(base > 0)] = np.nan
@@ -580,25 +828,25 @@ def liquidations_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> lis
     with np.errstate(all="ignore"):
         value = last / base
     known = ~np.isnan(value)
-    states = np.full(at.size, UNKNOWN, dtype=object)
-    states[known & _lt(value, th.liquidations_elevated)] = GOOD
-    states[known & _ge(value, th.liquidations_elevated) & _lt(value, th.liquidations_cascade)] = WARN
-    states[known & _ge(value, th.liquidations_cascade)] = BAD
+    states = _states(
+        at.size,
+        (known & _lt(value, th.liquidations_elevated), GOOD),
+        (known & _ge(value, th.liquidations_elevated) & _lt(value, th.liquidations_cascade), WARN),
+        (known & _ge(value, th.liquidations_cascade), BAD),
+    )
+    scale = f"elevated >={th.liquidations_elevated:g}x, cascade >={th.liquidations_cascade:g}x"
+    short_history = f"needs {th.liquidations_min_baseline_hours:g}h of liquidation history"
+    moods = {GOOD: "normal", WARN: "elevated", BAD: "cascade"}
     reasons = []
-    for i in range(at.size):
-        if not known[i]:
-            if coverage is None or coverage > at[i]:
-                reasons.append("no liquidation data")
-            else:
-                reasons.append(
-                    f"needs {th.liquidations_min_baseline_hours:g}h of liquidation history, have {int(have[i])}h"
-                )
+    for state, t, hour_total, ratio, typical, n in zip(states, at.tolist(), last.tolist(), value.tolist(),
+                                                      base.tolist(), have.tolist()):
+        if state == UNKNOWN:
+            no_data = coverage is None or coverage > t
+            reasons.append("no liquidation data" if no_data else f"{short_history}, have {n}h")
             continue
-        mood = {GOOD: "normal", WARN: "elevated", BAD: "cascade"}[states[i]]
         reasons.append(
-            f"1h {fmt.usd(last[i])} = {value[i]:.1f}x the hourly median {fmt.usd(base[i])} "
-            f"({fmt.duration(min(have[i], hours) * HOUR)}): {mood}; elevated >={th.liquidations_elevated:g}x, "
-            f"cascade >={th.liquidations_cascade:g}x"
+            f"1h {fmt.usd(hour_total)} = {ratio:.1f}x the hourly median {fmt.usd(typical)} "
+            f"({fmt.duration(min(n, hours) * HOUR)}): {moods[state]}; {scale}"
         )
     return _signals_list("liquidations", states, value, reasons)
 
@@ -616,12 +864,146 @@ SIGNAL_FUNCTIONS = {
 
 # ---------------------------------------------------------------------------------------------
 # Flush detection
+#
+# Finding flushes scans the whole history: every OI observation and every minute with a
+# liquidation is a candidate trigger. Two things keep that cheap. Bounds: a block of candidates
+# whose best case cannot reach the threshold is ruled out without computing each of them (nearly
+# every block outside a crash). Memory: a trigger at t reads only data from a bounded window
+# before t, so each scan is remembered (see "Memory across evaluations") and the next evaluation
+# checks only the candidates its new samples can change.
 
 
 @dataclass(frozen=True)
 class FlushStart:
     start: int
     trigger: str
+
+
+def _scan(key: tuple, inputs: dict[str, Series], horizon: int | None, candidates: np.ndarray,
+          fires: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The candidates at which ``fires`` holds, checking only those the last scan with this key
+    cannot vouch for."""
+    recalled = _recall(key, inputs, horizon)
+    if recalled is None:
+        triggers = candidates[fires(candidates)]
+    else:
+        previous, lo, hi = recalled
+        redo = candidates[(candidates < lo) | (candidates >= hi)]
+        kept = previous[(previous >= lo) & (previous < hi)]
+        triggers = np.sort(np.concatenate([kept, redo[fires(redo)]]))
+    _MEMORY.keep(key, inputs, triggers)
+    return triggers
+
+
+_BLOCK = 16
+"""Candidate triggers are bounded a block of this many at a time before any is computed."""
+
+
+def _may_fall(agg: Aggregate, rows: np.ndarray | None, window: int, drop: float) -> np.ndarray:
+    """For the native points ``rows`` (None: all of them): False where the aggregate provably
+    did not fall by ``drop`` over ``window``, True where it may have (to be computed exactly).
+
+    In a block of candidates where every venue is fresh at each time t and at t - window, the
+    change is total(t) / total(then) - 1 with then the last native point at or before
+    t - window. With no negative totals it is at least the block's lowest total over the highest
+    total in the range its `then`s span, minus 1: the same floating-point operations, which are
+    monotonic, so a bound above the threshold rules out the whole block exactly.
+    """
+    native_ts, native_total, native_count = agg.native()
+    ts, total, count = agg.native() if rows is None else (native_ts[rows], native_total[rows], native_count[rows])
+    starts = np.arange(0, ts.size, _BLOCK)
+    lasts = np.minimum(starts + _BLOCK, ts.size) - 1
+    first_then = np.searchsorted(native_ts, ts[starts] - window, side="right") - 1
+    last_then = np.searchsorted(native_ts, ts[lasts] - window, side="right") - 1
+    everyone_now = np.logical_and.reduceat(count == len(agg.venues), starts)
+    oldest = agg.points().oldest[np.maximum(first_then, 0)]
+    everyone_then = (first_then >= 0) & (ts[lasts] - window - oldest <= agg.max_age)
+    low_now = np.fmin.reduceat(total, starts)
+    high_then = np.full(starts.size, np.nan)
+    known = first_then >= 0
+    if known.any():
+        high_then[known] = range_reduce(np.fmax, native_total, first_then[known], last_then[known] + 1)
+    with np.errstate(all="ignore"):
+        bound = low_now / high_then - 1.0
+        safe = everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, -drop)
+    # Before the first observation of any venue nothing is known then: no change at all.
+    safe |= last_then < 0
+    return np.repeat(~safe, lasts - starts + 1)
+
+
+def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
+    """Observation times at which aggregate coin OI fell by the 24h or 72h threshold."""
+    metric = _oi_metric(inp)
+    max_age = int(th.fresh_oi_h * HOUR)
+    agg = _aggregate(inp, metric, max_age)
+    native_ts = agg.native_ts()
+    drops = ((24 * HOUR, th.flush_oi_drop_24h), (72 * HOUR, th.flush_oi_drop_72h))
+
+    def fires(ts: np.ndarray) -> np.ndarray:
+        rows = None if ts is native_ts else np.searchsorted(native_ts, ts)
+        hit = np.zeros(ts.size, dtype=bool)
+        for window, drop in drops:
+            maybe = np.flatnonzero(_may_fall(agg, rows, window, drop) & ~hit)
+            if maybe.size:
+                (change,) = agg.changes(ts[maybe], (window,))
+                hit[maybe] = _le(change, -drop) & ~np.isnan(change)
+        return hit
+
+    key = ("oi", inp.asset, metric, max_age, th.flush_oi_drop_24h, th.flush_oi_drop_72h)
+    return _scan(key, agg.venues, max(w for w, _ in drops), native_ts, fires)
+
+
+def _hours_that_may_cascade(events: Series, hours: np.ndarray, days: int, min_days: int,
+                            multiple: float) -> np.ndarray:
+    """False for the hours in which no check can reach ``multiple`` times the daily baseline.
+
+    Every check within hour H sums a day inside (H - 1d, H + 1h), and with no negative amounts
+    that total bounds them all; the baseline, a median of daily totals, is at least their
+    minimum (when positive). An hour whose bound over that minimum stays under the multiple is
+    out, exactly: the operations are the same and monotonic. That is nearly every hour outside
+    a cascade, which spares their medians.
+    """
+    if (events.values < 0).any():
+        return np.ones(hours.size, dtype=bool)
+    before = events.cumulative_on_lattice(hours - DAY, DAY, days + 1)
+    totals = before[:, :-1] - before[:, 1:]
+    have = _covered_buckets(hours, DAY, days, events.first_ts)
+    lowest = np.where(np.arange(1, days + 1)[None, :] <= have[:, None], totals, np.inf).min(axis=1, initial=np.inf)
+    with np.errstate(all="ignore"):
+        reachable = _ge(events.window_sum(hours - DAY, hours + HOUR - 1) / lowest, multiple)
+    return (have >= min_days) & (reachable | ~(lowest > 0))
+
+
+def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
+    """Minute ends at which 24h liquidations reached the multiple of their daily median."""
+    events = _liquidation_events(inp)
+    days = int(round(th.liquidations_baseline_days))
+    min_days = int(th.flush_liquidations_min_baseline_days)
+
+    multiple = th.flush_liquidations_multiple
+
+    def fires(check_ts: np.ndarray) -> np.ndarray:
+        # The daily baseline moves slowly: it is computed once per hour, from the last full hour
+        # before each check, which keeps a month-long cascade cheap.
+        hours, hour_index = sorted_unique_index(check_ts // HOUR * HOUR)
+        hot = _hours_that_may_cascade(events, hours, days, min_days, multiple)
+        fired = np.zeros(check_ts.size, dtype=bool)
+        if hot.any():
+            hourly_base = np.full(hours.size, np.nan)
+            hourly_base[hot] = _baseline(events, hours[hot], DAY, days, events.first_ts, min_days)[0]
+            checked = hot[hour_index]
+            ts = check_ts[checked]
+            with np.errstate(all="ignore"):
+                fired[checked] = _ge(events.window_sum(ts - DAY, ts) / hourly_base[hour_index[checked]], multiple)
+        return fired
+
+    # The 24h total peaks at event times, so it is checked at the end of every minute that had one.
+    candidates = sorted_unique(-(-events.ts // MINUTE) * MINUTE)
+    parts = _liquidation_parts(inp)
+    # Checks sum windows as differences of running sums, whose last bits depend on every
+    # earlier amount: a retention cut calls for a new scan (horizon None); appends do not.
+    key = ("liquidation triggers", inp.asset, days, min_days, th.flush_liquidations_multiple)
+    return _scan(key, parts, None, candidates, fires)
 
 
 def flush_starts(inp: AssetInputs, th: Thresholds, until: int | None = None) -> list[FlushStart]:
@@ -631,69 +1013,59 @@ def flush_starts(inp: AssetInputs, th: Thresholds, until: int | None = None) -> 
     liquidations reach the multiple of their daily median. Triggers closer than
     ``flush_merge_h`` to the previous trigger belong to the same flush.
     """
-    triggers: list[tuple[int, str]] = []
-    metric = _oi_metric(inp)
-    agg = _aggregate(inp, metric, int(th.fresh_oi_h * HOUR))
-    ts = agg.native_ts()
+    liquidations, oi = _liquidation_triggers(inp, th), _oi_triggers(inp, th)
+    times = np.concatenate([liquidations, oi])
+    by_oi = np.concatenate([np.zeros(liquidations.size, bool), np.ones(oi.size, bool)])
+    order = np.argsort(times, kind="stable")  # at equal times "liquidations" comes first
+    times, by_oi = times[order], by_oi[order]
     if until is not None:
-        ts = ts[ts <= until]
-    if ts.size:
-        c24, c72 = agg.changes(ts, (24 * HOUR, 72 * HOUR))
-        hit = (_le(c24, -th.flush_oi_drop_24h) & ~np.isnan(c24)) | (
-            _le(c72, -th.flush_oi_drop_72h) & ~np.isnan(c72)
-        )
-        triggers += [(int(t), "oi") for t in ts[hit]]
+        known = times <= until
+        times, by_oi = times[known], by_oi[known]
+    first = np.ones(times.size, dtype=bool)
+    first[1:] = np.diff(times) > int(th.flush_merge_h * HOUR)
+    return [FlushStart(t, "oi" if oi_trigger else "liquidations")
+            for t, oi_trigger in zip(times[first].tolist(), by_oi[first].tolist())]
 
-    events = _liquidation_events(inp)
-    if len(events):
-        # The 24h total peaks at event times, so it is checked at the end of every minute that
-        # had one. Its daily baseline moves slowly: it is computed once per hour, from the
-        # last full hour before each check, which keeps a month-long cascade cheap.
-        check_ts = sorted_unique(-(-events.ts // MINUTE) * MINUTE)
-        if until is not None:
-            check_ts = check_ts[check_ts <= until]
-        if check_ts.size:
-            hours = sorted_unique(check_ts // HOUR * HOUR)
-            days = int(round(th.liquidations_baseline_days))
-            hourly_base, _ = _baseline(events, hours, DAY, days, events.first_ts,
-                                       int(th.flush_liquidations_min_baseline_days))
-            base = hourly_base[np.searchsorted(hours, check_ts // HOUR * HOUR)]
-            day_total = events.window_sum(check_ts - DAY, check_ts)
-            with np.errstate(all="ignore"):
-                hit = _ge(day_total / base, th.flush_liquidations_multiple) & ~np.isnan(base)
-            triggers += [(int(t), "liquidations") for t in check_ts[hit]]
 
-    triggers.sort()
-    merge = int(th.flush_merge_h * HOUR)
-    starts: list[FlushStart] = []
-    last_trigger = None
-    for t, kind in triggers:
-        if last_trigger is None or t - last_trigger > merge:
-            starts.append(FlushStart(t, kind))
-        last_trigger = t
-    return starts
+def _describe_at(inp: AssetInputs, start: FlushStart, ends: np.ndarray, th: Thresholds) -> list[Flush]:
+    """The flush's trough and depth as known at each time in ``ends`` (all at or after its start).
+
+    The trough is the lowest aggregate since the start over as many venues as at the start;
+    one running minimum serves every end.
+    """
+    agg = _aggregate(inp, _oi_metric(inp), int(th.fresh_oi_h * HOUR))
+    ts, total, count = agg.native()
+    unknown = Flush(start.start, start.trigger, None, None, None, None)
+    idx = np.searchsorted(ts, start.start, side="right") - 1
+    if idx < 0 or np.isnan(total[idx]):
+        return [unknown] * ends.size
+    ref = int(count[idx])
+    peak_points = agg.comparable_between(start.start - int(th.flush_peak_days * DAY), start.start, ref)
+    if not peak_points.size:
+        return [unknown] * ends.size
+    peak = float(peak_points.max())
+    points_ts, points = agg.comparable(ref)
+    since = np.searchsorted(points_ts, start.start, side="left")
+    points_ts, points = points_ts[since:], points[since:]
+    lowest = np.minimum.accumulate(points)
+    new_low = np.ones(points.size, dtype=bool)
+    new_low[1:] = points[1:] < lowest[:-1]
+    lowest_at = np.maximum.accumulate(np.where(new_low, np.arange(points.size), 0))  # first reached
+    flushes = []
+    for j in (np.searchsorted(points_ts, ends, side="right") - 1).tolist():
+        if j < 0:
+            flushes.append(unknown)
+            continue
+        trough = float(lowest[j])
+        flushes.append(Flush(start.start, start.trigger, int(points_ts[lowest_at[j]]), trough, peak, trough / peak - 1.0))
+    return flushes
 
 
 def describe_flush(inp: AssetInputs, start: FlushStart, at: int, th: Thresholds,
                    next_start: int | None = None) -> Flush:
     """Trough and depth of a flush as known at time ``at`` (or until the next flush)."""
-    agg = _aggregate(inp, _oi_metric(inp), int(th.fresh_oi_h * HOUR))
-    ts, total, count = agg.native()
     end = at if next_start is None else min(at, next_start)
-    idx = np.searchsorted(ts, start.start, side="right") - 1
-    if idx < 0 or np.isnan(total[idx]):
-        return Flush(start.start, start.trigger, None, None, None, None)
-    ref = int(count[idx])
-    a, b = np.searchsorted(ts, start.start, side="left"), np.searchsorted(ts, end, side="right")
-    mask = (count[a:b] == ref) & ~np.isnan(total[a:b])
-    peak_points = _comparable_points(ts, total, count, start.start - int(th.flush_peak_days * DAY),
-                                     start.start, ref)
-    if not mask.any() or not peak_points.size:
-        return Flush(start.start, start.trigger, None, None, None, None)
-    window_ts, window_total = ts[a:b][mask], total[a:b][mask]
-    k = int(np.argmin(window_total))
-    trough, peak = float(window_total[k]), float(peak_points.max())
-    return Flush(start.start, start.trigger, int(window_ts[k]), trough, peak, trough / peak - 1.0)
+    return _describe_at(inp, start, np.array([end], dtype=np.int64), th)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,7 +1084,7 @@ def _phase(sig: dict[str, Signal], t: int, flush: FlushStart | None, th: Thresho
         and since < th.phase_trap_days * DAY
         and sig["oi_rebuild"].state == BAD
         and funding.value is not None
-        and bool(_gt(np.array(funding.value), th.funding_neutral_high))
+        and _gt(funding.value, th.funding_neutral_high)
     ):
         return TRAP, None
     if (
@@ -731,27 +1103,33 @@ def _phase(sig: dict[str, Signal], t: int, flush: FlushStart | None, th: Thresho
     return UNKNOWN_PHASE, None
 
 
+def _recent_flushes(inp: AssetInputs, times: np.ndarray, starts: list[FlushStart], latest: np.ndarray,
+                    th: Thresholds) -> list[Flush | None]:
+    """Each time's latest flush, described as known then, while it is under the TRAP window old."""
+    flushes: list[Flush | None] = [None] * times.size
+    start_ts = np.array([s.start for s in starts] or [0], dtype=np.int64)
+    recent = (latest >= 0) & (times - start_ts[np.maximum(latest, 0)] < th.phase_trap_days * DAY)
+    for k in np.unique(latest[recent]).tolist():
+        rows = np.flatnonzero(recent & (latest == k))
+        for row, flush in zip(rows.tolist(), _describe_at(inp, starts[k], times[rows], th)):
+            flushes[row] = flush
+    return flushes
+
+
 def evaluate_inputs(inp: AssetInputs, at: Iterable[int], thresholds: Thresholds | None = None) -> list[Verdict]:
     th = thresholds or Thresholds()
     times = np.asarray(list(at) if not isinstance(at, np.ndarray) else at, dtype=np.int64)
     if times.size == 0:
         return []
-    per_signal = {name: fn(inp, times, th) for name, fn in SIGNAL_FUNCTIONS.items()}
+    per_signal = [SIGNAL_FUNCTIONS[name](inp, times, th) for name in SIGNAL_NAMES]
     starts = flush_starts(inp, th, until=int(times.max()))
-    start_ts = np.array([s.start for s in starts], dtype=np.int64)
-    latest = np.searchsorted(start_ts, times, side="right") - 1
-    described: dict[tuple[int, int], Flush] = {}
+    latest = np.searchsorted(np.array([s.start for s in starts], dtype=np.int64), times, side="right") - 1
+    flushes = _recent_flushes(inp, times, starts, latest, th)
     verdicts = []
-    for i, t in enumerate(times.tolist()):
-        signals = {name: per_signal[name][i] for name in SIGNAL_NAMES}
-        flush_start = starts[latest[i]] if latest[i] >= 0 else None
-        phase, day = _phase(signals, t, flush_start, th)
-        flush = None
-        if flush_start is not None and t - flush_start.start < th.phase_trap_days * DAY:
-            key = (latest[i], t)
-            flush = described.get(key) or describe_flush(inp, flush_start, t, th)
-            described[key] = flush
-        verdicts.append(Verdict(t, inp.asset, phase, signals, flush, day))
+    for t, k, flush, signals in zip(times.tolist(), latest.tolist(), flushes, zip(*per_signal)):
+        by_name = dict(zip(SIGNAL_NAMES, signals))
+        phase, day = _phase(by_name, t, starts[k] if k >= 0 else None, th)
+        verdicts.append(Verdict(t, inp.asset, phase, by_name, flush, day))
     return verdicts
 
 
@@ -766,9 +1144,8 @@ def aggregate_peak(inp: AssetInputs, metric: str, start: int, end: int,
     """The highest aggregate of ``metric`` in [start, end], over as many venues as at ``end``."""
     th = thresholds or Thresholds()
     agg = _aggregate(inp, metric, int(th.fresh_oi_h * HOUR))
-    ts, total, count = agg.native()
     _, now_count = agg.level(np.array([end], dtype=np.int64))
-    points = _comparable_points(ts, total, count, start, end, int(now_count[0]))
+    points = agg.comparable_between(start, end, int(now_count[0]))
     return float(points.max()) if points.size else None
 
 
