@@ -160,14 +160,15 @@ class Canvas:
         dots = {(round(x), round(y)) for x, y in points[-1:]}
         for (x0, y0), (x1, y1) in zip(points, points[1:]):
             steps = max(1, round(max(abs(x1 - x0), abs(y1 - y0))))
-            dx, dy = (x1 - x0) / steps, (y1 - y0) / steps
-            dots.update((round(x0 + dx * i), round(y0 + dy * i)) for i in range(steps))
-        width, height = self.width, self.height
+            step_x, step_y = (x1 - x0) / steps, (y1 - y0) / steps
+            dots.update((round(x0 + step_x * i), round(y0 + step_y * i)) for i in range(steps))
+        width, height, dx, dy, bit_of = self.width, self.height, self.dx, self.dy, self.bit_of
+        bits, colours = self.bits, self.colours
         for x, y in dots:
             if 0 <= x < width and 0 <= y < height:
-                row, column = y // self.dy, x // self.dx
-                self.bits[row][column] |= self.bit_of[y % self.dy][x % self.dx]
-                self.colours[row][column] = colour
+                row, column = y // dy, x // dx
+                bits[row][column] |= bit_of[y % dy][x % dx]
+                colours[row][column] = colour
 
     def rule(self, y: int, colour: Color) -> None:
         """A horizontal rule through dot row ``y``, drawn where no line passes."""
@@ -205,16 +206,17 @@ def render_chart(spec: ChartSpec, width: int, height: int, colour_of: Callable[[
     gutter = max((len(label) for label in labels), default=0)
     canvas = Canvas(max(1, width - gutter - 1), max(1, rows), spec.dots)
 
-    def to_y(value: float) -> int:
-        return round((high - value) / (high - low) * (canvas.height - 1)) if high > low else canvas.height // 2
+    y_scale = (canvas.height - 1) / (high - low) if high > low else 0.0
+    x_scale, x_origin = (canvas.width - 1) / spec.span_ms, spec.now - spec.span_ms
 
-    def to_x(ts: int) -> float:
-        return (ts - spec.now + spec.span_ms) / spec.span_ms * (canvas.width - 1)
+    def to_y(value: float) -> int:
+        return round((high - value) * y_scale) if y_scale else canvas.height // 2
 
     for value, variable in spec.guides:
         canvas.rule(to_y(value), colour_of(variable) if variable else muted)
     for line, variable in spec.lines:
-        points = [(to_x(t), to_y(v)) for t, v in zip(line.ts, line.values) if math.isfinite(v)]
+        points = [((t - x_origin) * x_scale, round((high - v) * y_scale))
+                  for t, v in zip(line.ts, line.values) if math.isfinite(v)]
         canvas.line(points, colour_of(variable))
 
     tick_rows = {to_y(t) // canvas.dy: label for t, label in zip(ticks, labels) if low <= t <= high}

@@ -3,6 +3,7 @@ signal badges (glyph + word), text that fits the width it has, the history chart
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from textual.app import RenderResult
@@ -39,8 +40,10 @@ def signal_state(view: MarketView, name: str) -> str:
     return signal.state if signal is not None else "unknown"
 
 
+@lru_cache(maxsize=4096)
 def cells(markup: str) -> int:
-    """How many terminal cells a piece of content markup takes."""
+    """How many terminal cells a piece of content markup takes (the same pieces come back on every
+    refresh: parsing them again was a third of the panels' drawing)."""
     return Content.from_markup(markup).cell_length
 
 
