@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("signal_engine", "backtest", "first_frame", "idle_cpu", "busy_cpu", "memory", "burst", "requests")
+BENCHMARKS = ("signal_engine", "backtest", "first_frame", "idle_cpu", "busy_cpu", "memory", "burst", "request_budget")
 """The budget rows of issue 7, cheapest first."""
 TIMEOUT_S = 600
 

@@ -13,35 +13,29 @@ more than once a second (``pipeline.MIN_POLL_S``); at the default 40x the shorte
 tickers) is 1.5 s, above that floor. ccxt's rate limiter runs on the wall clock, so its refill
 rate is scaled by the same speed: requests are spaced as they would be live, in venue time.
 
-    .venv/bin/python benchmarks/requests.py [--speed 40] [--assets 10] [--hours 1]
+    .venv/bin/python benchmarks/request_budget.py [--speed 40] [--assets 10] [--hours 1]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import math
 import sys
-from pathlib import Path
+import time
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
 
-# This script shares its name with the `requests` package that ccxt imports: keep its own folder
-# (put first on sys.path by `python benchmarks/requests.py`) out of the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import aiohttp
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from collections import Counter, defaultdict  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any, Iterator  # noqa: E402
-
-import aiohttp  # noqa: E402
-
-from levtop.config import Config  # noqa: E402
-from levtop.model import HOUR, MINUTE, Sample  # noqa: E402
-from levtop.pipeline import MIN_POLL_S, Pipeline  # noqa: E402
-from levtop.sim.server import Simulator, venue_apis  # noqa: E402
-from levtop.store import HistoryStore  # noqa: E402
+from levtop.config import Config
+from levtop.model import HOUR, MINUTE, Sample
+from levtop.pipeline import MIN_POLL_S, Pipeline
+from levtop.sim.server import Simulator, venue_apis
+from levtop.store import HistoryStore
 
 ASSETS = ("BTC", "ETH", "SOL", "XRP", "BNB", "DOGE", "ADA", "AVAX", "LINK", "LTC")
 # 2026-05-29T07:00Z: after the start-up backfill, the measured hour holds the 08:00 funding
