@@ -35,8 +35,7 @@ async def settle(pilot, app: LevtopApp) -> None:
 
 
 def status_text(app: LevtopApp) -> str:
-    bar = app.query_one(StatusBar)
-    return " ".join(str(w.render()) for w in bar.query("Static"))
+    return str(app.query_one(StatusBar).render())
 
 
 @pytest.mark.parametrize("phase", ["RESTART", "CASCADE", "FLUSH", "PURIFYING", "OVERHEATED"])

@@ -1,20 +1,20 @@
 """The status bar: phase, the five gate chips, source health, data time and the mode badge.
 
-The whole bar turns green exactly when the selected asset's phase is RESTART."""
+The whole bar turns green exactly when the selected asset's phase is RESTART. It is one widget
+drawing its two lines (seven widgets before: each to mount and style before the first frame,
+and to lay out again when its text changed width)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.app import RenderResult
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Static
 
 from levtop import fmt
 from levtop.widgets.glyphs import HEALTH_COLOUR, HEALTH_GLYPH, STATE_COLOUR, STATE_GLYPH, phase_markup
-from levtop.widgets.panel import set_text
 
 if TYPE_CHECKING:
     from levtop.signals import Verdict
@@ -42,6 +42,9 @@ def gate_value(name: str, value: float | None) -> str:
     }[name](value)
 
 
+BADGE_STYLE = "bold $background on $accent"
+
+
 class StatusBar(Widget):
     DEFAULT_CSS = """
     StatusBar {
@@ -52,13 +55,6 @@ class StatusBar(Widget):
     StatusBar.-green {
         background: $success 35%;
     }
-    StatusBar Horizontal { height: 1; }
-    StatusBar #phase { width: auto; padding: 0 1; text-style: bold; }
-    StatusBar #gates { width: 1fr; }
-    StatusBar #sources { width: 1fr; padding: 0 1; }
-    StatusBar #clock { width: auto; padding: 0 1; }
-    StatusBar #badge { width: auto; padding: 0 1; background: $accent; color: $background; text-style: bold; }
-    StatusBar #badge.-hidden { display: none; }
     """
 
     badge: reactive[str] = reactive("")
@@ -66,61 +62,65 @@ class StatusBar(Widget):
     no_sources_text: str = "connecting…"
     """Shown where the sources' health goes before any source has reported."""
 
-    def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Static(id="phase")
-            yield Static(self.gates_text(None), id="gates")
-        with Horizontal():
-            yield Static(f"[$text-muted]{self.no_sources_text}[/]", id="sources")
-            yield Static(self.clock_text(None), id="clock")
-            yield Static(id="badge", classes="-hidden")
-
-    _view: MarketView | None = None
-
-    def watch_compact(self) -> None:
-        if self._view is not None:
-            self.show(self._view)
-
-    def watch_badge(self, badge: str) -> None:
-        label = self.query_one("#badge", Static)
-        label.update(badge)
-        label.set_class(not badge, "-hidden")
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: MarketView | None = None
+        self._shown: tuple | None = None
 
     def show(self, view: MarketView) -> None:
-        """Each part is updated only when its text changed: most refreshes change one or none."""
-        self._view = view
-        asset = view.selected
-        verdict = asset.verdict
+        """Repaint only when the bar's text changed: most refreshes change nothing here."""
+        self.view = view
+        verdict = view.selected.verdict
+        self.set_class(bool(verdict and verdict.green), "-green")
+        shown = (self.phase_text(view).markup, self.gates_text(verdict).markup, self.sources_text(view.health).markup,
+                 self.clock_text(view.now))
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
+
+    def render(self) -> RenderResult:
+        width = self.size.width
+        view = self.view
+        verdict = view.selected.verdict if view is not None else None
+        top = Content.assemble(self.phase_text(view), self.gates_text(verdict))
+        right = Content.assemble(f" {self.clock_text(view.now if view else None)} ",
+                                 *((f" {self.badge} ", BADGE_STYLE),) if self.badge else ())
+        sources = Content.assemble(" ", self.sources_text(view.health if view else {}))
+        room = max(0, width - right.cell_length)
+        bottom = Content.assemble(sources.truncate(room, pad=True), right)
+        return Content("\n").join([top.truncate(width), bottom.truncate(width)])
+
+    @staticmethod
+    def phase_text(view: MarketView | None) -> Content:
+        """' ▲ BTC OVERHEATED ' (the phase's glyph and colour, bold), or nothing before a view."""
+        if view is None:
+            return Content("")
+        verdict = view.selected.verdict
         phase = verdict.phase if verdict else "UNKNOWN"
-        green = bool(verdict and verdict.green)
-        self.set_class(green, "-green")
-        text = f"{asset.asset} {phase}"
+        text = f"{view.selected.asset} {phase}"
         if verdict and verdict.purifying_day:
             text += f" day {verdict.purifying_day} of 14-21"
-        if green:
+        if verdict and verdict.green:
             text += " · gate green"
-        set_text(self.query_one("#phase", Static), phase_markup(phase, text))
-        set_text(self.query_one("#gates", Static), self.gates_text(verdict))
-        set_text(self.query_one("#sources", Static), self.sources_text(view.health))
-        set_text(self.query_one("#clock", Static), self.clock_text(view.now))
+        return Content.assemble(" ", Content.from_markup(phase_markup(phase, text)), " ")
 
-    def gates_text(self, verdict: Verdict | None) -> str:
+    def gates_text(self, verdict: Verdict | None) -> Content:
         chips = []
         for name, label in (COMPACT_GATE_LABEL if self.compact else GATE_LABEL).items():
             sig = verdict.signals[name] if verdict else None
             state = sig.state if sig else "unknown"
             value = "" if self.compact else f" {gate_value(name, sig.value if sig else None)}"
             chips.append(f"[{STATE_COLOUR[state]}]{STATE_GLYPH[state]} {label}{value}[/]")
-        return "  ".join(chips)
+        return Content.from_markup("  ".join(chips))
 
-    def sources_text(self, health: dict[str, SourceHealth]) -> str:
+    def sources_text(self, health: dict[str, SourceHealth]) -> Content:
         sources = []
         for name, source in health.items():
             status = source.status.value
             label = SOURCE_LABEL.get(name, name)
             word = "" if (self.compact and status == "LIVE") else f" {status}"
             sources.append(f"[{HEALTH_COLOUR[status]}]{HEALTH_GLYPH[status]} {label}{word}[/]")
-        return "  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]"
+        return Content.from_markup("  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]")
 
     @staticmethod
     def clock_text(now: int | None) -> str:
