@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from levtop.model import Sample
-from levtop.store import HistoryStore
+from levtop.store import DENSE_MS, HistoryStore
 from samples_builder import DAY, HOUR, MINUTE, T0
 
 
@@ -37,6 +37,84 @@ def test_dedupe_keeps_the_last_write_and_sorts_out_of_order_batches():
     assert frame["ts"].to_list() == [T0, T0 + HOUR, T0 + 2 * HOUR]
     assert frame["value"].to_list() == [1.5, 2.0, 3.5]
     assert len(store) == 3
+
+
+def test_same_millisecond_liquidations_add_up_within_and_across_batches():
+    store = HistoryStore()
+    store.append([s(T0, 100.0, "liq_long_usd"), s(T0, 50.0, "liq_long_usd"), s(T0 + 1, 7.0, "liq_long_usd")])
+    store.append([s(T0 + 1, 3.0, "liq_long_usd")])  # after the newest stored: the in-place path
+    store.series("binance", "BTC", "liq_long_usd")
+    store.append([s(T0, 25.0, "liq_long_usd"), s(T0 + 2, 1.0, "liq_long_usd")])  # after a read: a merge
+    series = store.series("binance", "BTC", "liq_long_usd")
+    assert list(series.ts) == [T0, T0 + 1, T0 + 2]
+    assert list(series.values) == [175.0, 10.0, 1.0]
+
+
+def test_a_restated_volume_bucket_replaces_the_stored_one():
+    """Volumes are additive over windows, but each row is a bucket's total: a re-poll restates it."""
+    store = HistoryStore()
+    store.append([s(T0, 10.0, "perp_volume_usd"), s(T0 + HOUR, 4.0, "perp_volume_usd")])
+    store.append([s(T0 + HOUR, 12.0, "perp_volume_usd"), s(T0 + 2 * HOUR, 1.0, "perp_volume_usd")])
+    assert list(store.series("binance", "BTC", "perp_volume_usd").values) == [10.0, 12.0, 1.0]
+
+
+def test_a_poll_that_restates_what_is_stored_changes_nothing():
+    store = HistoryStore()
+    store.append([s(T0, 1.0), s(T0 + 5 * MINUTE, 2.0)])
+    version, series = store.version, store.series("binance", "BTC", "oi_base")
+    store.append([s(T0 + 5 * MINUTE, 2.0)])
+    assert store.version == version and store.series("binance", "BTC", "oi_base") is series
+    store.append([s(T0 + 5 * MINUTE, 2.0), s(T0 + 10 * MINUTE, 3.0)])  # joins and adds one
+    assert store.version == version + 1
+    assert list(store.series("binance", "BTC", "oi_base").values) == [1.0, 2.0, 3.0]
+
+
+def test_a_series_handed_out_never_changes_and_is_read_only():
+    """The view model reads series in a thread while sources keep appending."""
+    store = HistoryStore()
+    store.append([s(T0 + k * MINUTE, float(k)) for k in range(10)])
+    before = store.series("binance", "BTC", "oi_base")
+    copy_ts, copy_values = before.ts.copy(), before.values.copy()
+    store.append([s(T0 + 10 * MINUTE, 10.0)])  # in place, past the end
+    store.append([s(T0 + 90 * 1000, -1.0)])  # inserted in the middle
+    store.append([s(T0 + 3 * MINUTE, -3.0)])  # a restated value
+    after = store.series("binance", "BTC", "oi_base")
+    assert list(before.ts) == list(copy_ts) and list(before.values) == list(copy_values)
+    assert len(after) == 12 and after.values[3 + 1] == -3.0
+    with pytest.raises(ValueError):
+        before.values[0] = 99.0
+
+
+def test_many_small_appends_keep_order_retention_and_bounded_memory():
+    store = HistoryStore(retention_ms=DAY)
+    for k in range(3 * 24 * 60):  # three days of one sample a minute, one append each
+        store.append([s(T0 + k * MINUTE, float(k), "liq_short_usd")])
+        if k % 97 == 0:
+            store.series("binance", "BTC", "liq_short_usd")
+    series = store.series("binance", "BTC", "liq_short_usd")
+    assert series.ts[0] == store.newest_ts - DAY and len(series) == 24 * 60 + 1
+    assert (series.ts[1:] > series.ts[:-1]).all()
+    buffer = store._series[("binance", "BTC", "liq_short_usd")]
+    assert buffer.ts.size <= 1.3 * len(series)  # room to append in place, not a month of it
+
+
+def test_levels_older_than_a_day_keep_one_sample_per_five_minutes():
+    """Minute polls serve the live view; older than DENSE_MS they are thinned to the last sample
+    of each 5-minute bucket (so every 5-minute history point is kept); events never are."""
+    store = HistoryStore()
+    minutes = 3 * 24 * 60
+    polls = [T0 + k * MINUTE + 7 for k in range(minutes)]  # off the 5-minute grid
+    grid = [T0 + k * 5 * MINUTE for k in range(minutes // 5)]
+    store.append([s(ts, 1.0) for ts in polls])
+    store.append([s(ts, -float(ts)) for ts in grid])
+    store.append([s(ts, 1.0, "liq_long_usd") for ts in polls])
+    series = store.series("binance", "BTC", "oi_base")
+    limit = (store.newest_ts - DENSE_MS) // (5 * MINUTE) * (5 * MINUTE)  # whole buckets only
+    old, recent = series.ts[series.ts <= limit], series.ts[series.ts > limit]
+    assert old.tolist() == [ts for ts in grid if ts <= limit]  # one per bucket: its last, the grid point
+    assert recent.tolist() == sorted(ts for ts in polls + grid if ts > limit)  # every recent sample
+    assert store.asof("binance", "BTC", "oi_base", T0 + 10 * MINUTE + 30_000) == -float(T0 + 10 * MINUTE)
+    assert len(store.series("binance", "BTC", "liq_long_usd")) == minutes
 
 
 def test_batch_append_from_a_frame_splits_series():
