@@ -151,9 +151,10 @@ class Venue:
         return self.ws if is_ws else self.rest
 
     def make_exchange(self) -> Any:
-        import ccxt.pro as ccxtpro  # lazy: a heavy import, kept off the first frame
+        # Lazy, kept off the first frame; and only this venue's exchange, not ccxt's hundred.
+        from levtop.sources.ccxt_loader import exchange_class
 
-        exchange = getattr(ccxtpro, self.ccxt_id)({
+        exchange = exchange_class(self.ccxt_id)({
             "enableRateLimit": self.rate_limit,
             "timeout": int(self.timeout_s * 1000),
             "options": dict(self.ccxt_options),
