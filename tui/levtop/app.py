@@ -369,6 +369,9 @@ class LevtopApp(App):
         # A build overtaken by a newer one (a key pressed meanwhile) must not replace its view.
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self.apply_view, view)
+        from levtop.heap import release_free_memory  # ctypes: kept off the first frame
+
+        release_free_memory()  # at most once a minute: the view's temporaries leave holes in the heaps
 
     def apply_view(self, view: MarketView) -> None:
         self.view_model = view
