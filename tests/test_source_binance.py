@@ -17,7 +17,8 @@ from levtop.sim.venues import binance as binance_sim
 from levtop.sim.venues.common import spec_for_price
 from levtop.sources.binance import STATS_ROWS, BinanceVenue
 from levtop.sources.binance_parse import (
-    liquidation_samples,
+    force_order_event,
+    force_order_events,
     listings_from_symbols,
     parse_exchange_info,
     parse_force_order,
@@ -29,7 +30,6 @@ from levtop.sources.binance_parse import (
     parse_oi_history,
     parse_open_interest,
     parse_premium_index,
-    summed_by_key,
 )
 from levtop.sources.errors import FetchError, MalformedPayload, NotListed
 from levtop.sources.health import HealthBoard
@@ -214,20 +214,26 @@ def test_malformed_history_rows_raise(relative, parse, key, value):
         parse(_with(fixture, key, value))
 
 
-def test_ccxt_liquidations_are_filtered_priced_and_summed():
-    btc = Listing("BTC", "BTC/USDT:USDT", "BTCUSDT", 1.0)
-    liquidations = [
-        {"symbol": "BTC/USDT:USDT", "timestamp": 1000, "side": "sell", "contracts": 0.5, "price": 60000.0, "quoteValue": None},
-        {"symbol": "DOGE/USDT:USDT", "timestamp": 1000, "side": "buy", "contracts": 10.0, "price": 0.1, "quoteValue": None},
-        {"symbol": "BTC/USDT:USDT", "timestamp": 1000, "side": "sell", "contracts": 0.25, "price": 60000.0, "quoteValue": None},
+def _force_order(symbol: str, side: str, qty: str, price: str, ts: int = 1000) -> dict:
+    return {"e": "forceOrder", "E": ts + 2, "o": {"s": symbol, "S": side, "o": "LIMIT", "f": "IOC", "q": qty,
+                                                  "p": price, "ap": price, "X": "FILLED", "l": qty, "z": qty, "T": ts}}
+
+
+def test_force_order_frames_are_filtered_priced_and_a_bad_one_skipped():
+    frames = [
+        _force_order("BTCUSDT", "SELL", "0.5", "60000"),
+        {"stream": "!forceOrder@arr", "data": _force_order("DOGEUSDT", "BUY", "10", "0.1")},
+        _force_order("BTCUSDT", "SELL", "0.25", "60000"),  # the same millisecond: the store adds them up
+        _force_order("BTCUSDT", "HOLD", "1", "60000"),
+        _force_order("BTCUSDT", "BUY", "1", "60000", ts=1001),
     ]
-    keyed = liquidation_samples(liquidations, {"BTC/USDT:USDT": btc})
-    assert [s for _, s in keyed] == [Sample(1000, B, "BTC", "liq_long_usd", 30000.0), Sample(1000, B, "BTC", "liq_long_usd", 15000.0)]
-    assert summed_by_key(s for _, s in keyed) == [Sample(1000, B, "BTC", "liq_long_usd", 45000.0)]
-    with pytest.raises(MalformedPayload, match="side"):
-        liquidation_samples([dict(liquidations[0], side=None)], {"BTC/USDT:USDT": btc})
-    with pytest.raises(MalformedPayload, match="contracts"):
-        liquidation_samples([dict(liquidations[0], contracts=None)], {"BTC/USDT:USDT": btc})
+    events, problem = force_order_events(frames, BTC_IDS)
+    assert [s for _, s in events] == [Sample(1000, B, "BTC", "liq_long_usd", 30000.0), Sample(1000, B, "BTC", "liq_long_usd", 15000.0),
+                                      Sample(1001, B, "BTC", "liq_short_usd", 60000.0)]
+    assert events[0][0] == ("BTCUSDT", 1000, "sell", 0.5, 60000.0)
+    assert isinstance(problem, MalformedPayload) and "'hold'" in str(problem)
+    with pytest.raises(MalformedPayload, match="forceOrder.o.l"):
+        force_order_event(_force_order("BTCUSDT", "SELL", "-1", "60000"), BTC_IDS)
 
 
 def test_listings_leave_out_what_is_not_a_usdt_perpetual():
@@ -481,13 +487,13 @@ async def test_liquidations_match_the_model_and_are_filtered():
                 notional = float(spec.qty(event.qty)) * float(spec.price(event.price))
                 assert sample.value == pytest.approx(notional, rel=1e-9)
             # The all-market stream carried SOL too; the venue kept only the watched symbols.
-            assert any(liq["symbol"] == "SOL/USDT:USDT" for liq in venue.exchange.liquidations)
-            assert sim.stats.messages(B, "!forceOrder@arr") >= len(received)
+            span = (received[0].ts, received[-1].ts + 1)
+            assert sim.market.liquidations("SOL", B, *span)
+            assert sim.stats.messages(B, "!forceOrder@arr") > len(received)
             # A replayed event (as after a reconnect) is not counted twice.
             first = received[0]
-            liq = next(liq for liq in venue.exchange.liquidations
-                       if liq["symbol"] == f"{first.asset}/USDT:USDT" and liq["timestamp"] == first.ts)
-            key, _ = liquidation_samples([liq], venue.listings_by_symbol)[0]
+            replay = binance_sim.force_order_event(sim._ctx, sim.market.liquidations(first.asset, B, first.ts, first.ts + 1)[-1], 0)
+            key, _ = force_order_event(replay, venue.assets_by_id)
             assert venue.fresh(key) is False
         finally:
             await venue.close()

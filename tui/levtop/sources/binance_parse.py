@@ -314,6 +314,12 @@ def liquidation_sample(ts: int, asset: str, side: str, contracts: float, price: 
 def parse_force_order(frame: Any, assets_by_id: Mapping[str, str]) -> list[Sample]:
     """A ``!forceOrder@arr`` / ``<symbol>@forceOrder`` frame (raw or combined-stream wrapped):
     the notional filled (``l`` × average price ``ap``) at the trade time ``T``."""
+    event = force_order_event(frame, assets_by_id)
+    return [] if event is None else [event[1]]
+
+
+def force_order_event(frame: Any, assets_by_id: Mapping[str, str]) -> tuple[tuple, Sample] | None:
+    """A forceOrder frame as (dedupe key, sample); None for a symbol not watched."""
     if isinstance(frame, dict) and "stream" in frame and "data" in frame:
         frame = frame["data"]
     event = an_object(frame, "forceOrder")
@@ -323,41 +329,27 @@ def parse_force_order(frame: Any, assets_by_id: Mapping[str, str]) -> list[Sampl
     symbol = text(field(order, "s", "forceOrder.o"), "forceOrder.o.s")
     asset = assets_by_id.get(symbol)
     if asset is None:
-        return []
+        return None
     side = text(field(order, "S", "forceOrder.o"), "forceOrder.o.S").lower()
     ts = timestamp(field(order, "T", "forceOrder.o"), "forceOrder.o.T")
     qty = positive(field(order, "l", "forceOrder.o"), "forceOrder.o.l")
     price = positive(field(order, "ap", "forceOrder.o"), "forceOrder.o.ap")
-    return [liquidation_sample(ts, asset, side, qty, price, COINS_PER_CONTRACT, "forceOrder.o.S")]
+    sample = liquidation_sample(ts, asset, side, qty, price, COINS_PER_CONTRACT, "forceOrder.o.S")
+    return (symbol, ts, side, qty, price), sample
 
 
-def liquidation_samples(liquidations: Any, listings_by_symbol: Mapping[str, Listing]) -> list[tuple[tuple, Sample]]:
-    """ccxt.pro liquidation structures -> (dedupe key, sample) for the watched symbols.
-
-    ccxt leaves ``quoteValue`` None for Binance: notional = contracts × price × contract size."""
-    if not isinstance(liquidations, list):
-        raise MalformedPayload(f"liquidations: expected a list, got {type(liquidations).__name__}")
-    out: list[tuple[tuple, Sample]] = []
-    for i, item in enumerate(liquidations):
-        where = f"liquidations[{i}]"
-        item = an_object(item, where)
-        listing = listings_by_symbol.get(field(item, "symbol", where))
-        if listing is None:
-            continue  # the all-market stream carries every symbol
-        ts = timestamp(field(item, "timestamp", where), f"{where}.timestamp")
-        side = field(item, "side", where)
-        contracts = positive(field(item, "contracts", where), f"{where}.contracts")
-        price = positive(field(item, "price", where), f"{where}.price")
-        sample = liquidation_sample(ts, listing.asset, side, contracts, price, listing.contract_size, f"{where}.side")
-        out.append(((listing.symbol, ts, side, contracts, price), sample))
-    return out
-
-
-def summed_by_key(samples: Iterable[Sample]) -> list[Sample]:
-    """Additive samples with the same (ts, asset, metric) added up, so that two events in the
-    same millisecond do not overwrite each other in the store (one value per ts per series)."""
-    totals: dict[tuple[int, str, str, str], float] = {}
-    for s in samples:
-        key = (s.ts, s.venue, s.asset, s.metric)
-        totals[key] = totals.get(key, 0.0) + s.value
-    return [Sample(ts, venue, asset, metric, value) for (ts, venue, asset, metric), value in totals.items()]
+def force_order_events(frames: Iterable[Any], assets_by_id: Mapping[str, str]
+                       ) -> tuple[list[tuple[tuple, Sample]], MalformedPayload | None]:
+    """Every frame's (dedupe key, sample) for the watched symbols, and the first problem: a
+    malformed frame is skipped, never the good ones around it."""
+    events: list[tuple[tuple, Sample]] = []
+    problem: MalformedPayload | None = None
+    for frame in frames:
+        try:
+            event = force_order_event(frame, assets_by_id)
+        except MalformedPayload as exc:
+            problem = problem or exc
+            continue
+        if event is not None:
+            events.append(event)
+    return events, problem
