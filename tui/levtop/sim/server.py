@@ -2,7 +2,9 @@
 
 Any client reaches the simulator by swapping only the scheme, host and port of each real URL
 (see :func:`levtop.sources.endpoints.point_exchange`). Control routes live under ``/_sim/``:
-``/_sim/faults`` (GET, POST, DELETE), ``/_sim/stats`` (GET, DELETE resets) and ``/_sim/clock``.
+``/_sim/faults`` (GET, POST, DELETE), ``/_sim/stats`` (GET, DELETE resets), ``/_sim/clock`` and
+``/_sim/burst`` (POST ``{"rate", "seconds", "assets"?, "seed"?}`` starts a liquidation burst on
+the Binance stream, GET reports what it sent, DELETE stops it; see ``levtop.sim.burst``).
 
 Usable as a library::
 
@@ -22,6 +24,7 @@ from typing import Any, Iterable
 from aiohttp import web
 
 from levtop.sim import DEFAULT_HOST
+from levtop.sim.burst import Burst, BurstBoard, BurstError, BurstRunning
 from levtop.sim.clock import SimClock
 from levtop.sim.faults import (
     FaultConfigError,
@@ -122,6 +125,8 @@ class Simulator:
         self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
+        if self._ctx is not None:
+            await self._ctx.bursts.stop()
         for ws in list(self._sockets):
             await ws.close(message=b"simulator shutting down")
         if self._runner is not None:
@@ -156,6 +161,9 @@ class Simulator:
         app.router.add_get("/_sim/stats", self._get_stats)
         app.router.add_delete("/_sim/stats", self._reset_stats)
         app.router.add_get("/_sim/clock", self._get_clock)
+        app.router.add_get("/_sim/burst", self._get_burst)
+        app.router.add_post("/_sim/burst", self._post_burst)
+        app.router.add_delete("/_sim/burst", self._delete_burst)
         for api in venue_apis():
             for ws_route in api.ws:
                 app.router.add_get(ws_route.path, self._ws_endpoint(api, ws_route))
@@ -271,6 +279,50 @@ class Simulator:
     async def _reset_stats(self, request: web.Request) -> web.Response:
         self.stats.reset()
         return web.json_response(self.stats.to_json())
+
+    async def _get_burst(self, request: web.Request) -> web.Response:
+        assert self._ctx is not None
+        latest = self._ctx.bursts.latest
+        return web.json_response({"burst": latest.to_json() if latest else None})
+
+    async def _post_burst(self, request: web.Request) -> web.Response:
+        ctx = self._ctx
+        assert ctx is not None
+        try:
+            document = json.loads(await request.text() or "{}")
+            if not isinstance(document, dict):
+                raise BurstError("the body must be a JSON object")
+            burst = self._burst_from(document)
+            ctx.bursts.start(burst, ctx.now_ms)
+        except BurstRunning as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        except (ValueError, TypeError) as exc:  # BurstError and malformed JSON are ValueErrors
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"burst": burst.to_json()}, status=201)
+
+    def _burst_from(self, document: dict[str, Any]) -> Burst:
+        ctx = self._ctx
+        assert ctx is not None
+        unknown = set(document) - {"venue", "rate", "seconds", "assets", "seed"}
+        if unknown:
+            raise BurstError(f"unknown burst field(s): {', '.join(sorted(unknown))}")
+        assets = document.get("assets") or list(ctx.assets)
+        if not isinstance(assets, list) or not all(isinstance(a, str) and a in ctx.assets for a in assets):
+            raise BurstError(f"assets must be a list of the simulated assets ({', '.join(ctx.assets)})")
+        now = ctx.now_ms()
+        venue = str(document.get("venue", "binance"))
+        if venue not in BurstBoard.VENUES:
+            raise BurstError(f"bursts run on {', '.join(BurstBoard.VENUES)}, not {venue!r}")
+        prices = {a: ctx.market.tick(a, venue, now).mark_price for a in assets}
+        # The span the burst owns starts after every ordinary event sent so far.
+        return Burst(venue, float(document.get("rate", 2000)), float(document.get("seconds", 30)), prices,
+                     start_ms=now + 1, seed=int(document.get("seed", self.seed)))
+
+    async def _delete_burst(self, request: web.Request) -> web.Response:
+        assert self._ctx is not None
+        await self._ctx.bursts.stop()
+        latest = self._ctx.bursts.latest
+        return web.json_response({"burst": latest.to_json() if latest else None})
 
     async def _get_faults(self, request: web.Request) -> web.Response:
         return web.json_response({"faults": self.faults.to_json()})

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
+from levtop.sim.burst import BurstEvent
 from levtop.sim.venues.common import (
     DAY_MS,
     HOUR_MS,
@@ -614,20 +615,28 @@ def _stream_asset(ctx: SimContext, stream: str) -> str | None:
 
 def force_order_event(ctx: SimContext, liquidation: Any, now: int) -> dict[str, Any]:
     spec = instrument_spec(ctx, liquidation.asset)
+    limit = liquidation.price * (0.995 if liquidation.side == "long" else 1.005)
+    return _force_order(liquidation, spec.qty(liquidation.qty), spec.price(limit), spec.price(liquidation.price), now)
+
+
+def burst_force_order_event(event: BurstEvent, now: int) -> dict[str, Any]:
+    """A burst's event with its quantity and price written exactly (they are binary fractions)."""
+    return _force_order(event, repr(event.qty), repr(event.price), repr(event.price), now)
+
+
+def _force_order(liquidation: Any, qty: str, limit: str, average: str, now: int) -> dict[str, Any]:
     # A long position liquidated is a forced SELL; a short, a forced BUY.
-    side = "SELL" if liquidation.side == "long" else "BUY"
-    qty = spec.qty(liquidation.qty)
     return {
         "e": "forceOrder",
         "E": now,
         "o": {
             "s": symbol_of(liquidation.asset),
-            "S": side,
+            "S": "SELL" if liquidation.side == "long" else "BUY",
             "o": "LIMIT",
             "f": "IOC",
             "q": qty,
-            "p": spec.price(liquidation.price * (0.995 if side == "SELL" else 1.005)),
-            "ap": spec.price(liquidation.price),
+            "p": limit,
+            "ap": average,
             "X": "FILLED",
             "l": qty,
             "z": qty,
@@ -642,7 +651,8 @@ async def liquidation_stream(
     """``/ws``, ``/ws/<stream>``, ``/stream?streams=a/b`` and the ``/market`` variants ccxt uses.
 
     Raw streams send the event itself; combined streams wrap it as ``{"stream", "data"}``. Binance
-    pushes at most one liquidation per symbol per second (the latest), so this does too."""
+    pushes at most one liquidation per symbol per second (the latest), so this does too, except
+    for a burst (``levtop.sim.burst``), which sends every event."""
     combined = request.path.endswith("/stream")
     subscriptions: list[str] = []
     named = request.match_info.get("streams", "")
@@ -660,25 +670,43 @@ async def liquidation_stream(
 
     last_second: dict[str, int] = {}
 
+    async def send(asset: str, payload: dict[str, Any]) -> int | None:
+        """Frames sent for one event; None once the connection is gone."""
+        sent = 0
+        for stream in (ARR_STREAM, f"{symbol_of(asset).lower()}@forceOrder"):
+            if stream not in subscriptions:
+                continue
+            frame = {"stream": stream, "data": payload} if combined else payload
+            if not await sender.send(stream, frame):
+                return None
+            sent += 1
+        return sent
+
     async def emit(events: list[Any], now: int) -> bool:
         latest: dict[tuple[str, int], Any] = {}
         for event in events:
-            latest[(event.asset, event.ts // 1000)] = event
+            if not ctx.bursts.covers(VENUE, event.ts):  # a burst's span carries the burst alone
+                latest[(event.asset, event.ts // 1000)] = event
         for (asset, second), event in sorted(latest.items(), key=lambda kv: kv[1].ts):
             if last_second.get(asset) == second:
                 continue
             last_second[asset] = second
-            payload = force_order_event(ctx, event, now)
-            lower = f"{symbol_of(asset).lower()}@forceOrder"
-            for stream in (ARR_STREAM, lower):
-                if stream not in subscriptions:
-                    continue
-                frame = {"stream": stream, "data": payload} if combined else payload
-                if not await sender.send(stream, frame):
-                    return False
+            if await send(asset, force_order_event(ctx, event, now)) is None:
+                return False
         return True
 
+    async def emit_burst(events: list[BurstEvent]) -> int:
+        frames = 0
+        now = ctx.now_ms()
+        for event in events:
+            sent = await send(event.asset, burst_force_order_event(event, now))
+            if sent is None:
+                break
+            frames += sent
+        return frames
+
     pump = asyncio.create_task(pump_liquidations(ctx, VENUE, ws, subscribed_assets, emit))
+    ctx.bursts.listen(VENUE, emit_burst)
     try:
         async for _raw, message in read_json_messages(ws, lambda data: sender.pong(data, subscriptions)):
             if not isinstance(message, dict) or "method" not in message:
@@ -701,6 +729,7 @@ async def liquidation_stream(
             else:
                 await sender.reply({"error": {"code": 1, "msg": f"Unknown method {method!r}"}, "id": request_id})
     finally:
+        ctx.bursts.forget(VENUE, emit_burst)
         pump.cancel()
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import WSCloseCode, web
 
+from levtop.sim.burst import BurstBoard
 from levtop.sim.faults import apply_payload_faults, apply_text_faults
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class SimContext:
     # Real seconds between two checks of a stream for new liquidations.
     stream_poll_s: float = 0.2
     specs: dict[str, "InstrumentSpec"] = field(default_factory=dict)
+    bursts: BurstBoard = field(default_factory=BurstBoard)
 
     def now_ms(self) -> int:
         return self.clock.now_ms()
