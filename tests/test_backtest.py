@@ -149,3 +149,27 @@ def test_version_and_help():
     assert levtop("--version").stdout.strip() == f"levtop {__version__}"
     help_text = levtop("--help").stdout
     assert "backtest" in help_text and "config" in help_text
+
+
+@pytest.mark.parametrize("with_time", [True, False])
+def test_table_times_read_as_fmt_utc(with_time):
+    # The table formats its times all at once with numpy; they must read as fmt.utc's.
+    from levtop import fmt
+    from levtop.backtest import utc_texts
+
+    times = [0, -1, 59_999, 1_668_038_400_000, 1_668_038_459_999, 4_102_444_799_999, -86_400_001]
+    assert utc_texts(times, with_time) == [fmt.utc(t, with_time) for t in times]
+
+
+def test_table_cells_keep_the_sign_of_zero():
+    # Cells are formatted once per distinct value: -0.0 equals 0.0, yet prints as -0.
+    from levtop.backtest import BacktestResult, render_table
+    from levtop.signals import SIGNAL_NAMES, Signal, Verdict
+
+    def verdict(ts: int, sentiment: float) -> Verdict:
+        signals = {n: Signal(n, "unknown", None, "") for n in SIGNAL_NAMES}
+        signals["sentiment"] = Signal("sentiment", "good", sentiment, "")
+        return Verdict(ts, "BTC", "NEUTRAL", signals, None, None)
+
+    lines = render_table(BacktestResult("BTC", DAY, [verdict(0, 0.0), verdict(DAY, -0.0)], [])).splitlines()
+    assert "ok 0 " in lines[2] + " " and "ok -0" in lines[3]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -85,19 +86,27 @@ _HEADERS = {
 }
 
 
+_SHOWN = {
+    "funding": fmt.rate,
+    "oi_rebuild": fmt.pct,
+    "oi_level": fmt.usd,
+    "stablecoins": lambda v: fmt.pct(v, 2),
+    "sentiment": lambda v: f"{v:g}",
+    "long_short": lambda v: f"{v:.2f}",
+    "liquidations": lambda v: f"{v:.1f}x",
+}
+
+
 def _cell(name: str, state: str, value: float | None) -> str:
     if value is None:
         return _MARK[state]
-    shown = {
-        "funding": lambda v: fmt.rate(v),
-        "oi_rebuild": lambda v: fmt.pct(v),
-        "oi_level": lambda v: fmt.usd(v),
-        "stablecoins": lambda v: fmt.pct(v, 2),
-        "sentiment": lambda v: f"{v:g}",
-        "long_short": lambda v: f"{v:.2f}",
-        "liquidations": lambda v: f"{v:.1f}x",
-    }[name](value)
-    return f"{_MARK[state]} {shown}"
+    return f"{_MARK[state]} {_SHOWN[name](value)}"
+
+
+def utc_texts(ts: list[int], with_time: bool) -> list[str]:
+    """``fmt.utc`` of many times at once: numpy formats the whole array in one call."""
+    texts = np.datetime_as_string(np.array(ts, dtype="datetime64[ms]"), unit="m" if with_time else "D")
+    return [t.replace("T", " ") for t in texts.tolist()]
 
 
 def render_table(result: BacktestResult) -> str:
@@ -109,12 +118,22 @@ def render_table(result: BacktestResult) -> str:
     )
     header = header.rstrip()
     lines = [header, "-" * len(header)]
-    for v in result.verdicts:
+    # A year of hourly steps repeats most cells (daily inputs, steady states): each distinct
+    # cell is formatted once.
+    cells: dict[tuple, str] = {}
+    times = utc_texts([v.ts for v in result.verdicts], with_time)
+    for time_text, v in zip(times, result.verdicts):
         phase = v.phase if v.purifying_day is None else f"{v.phase} d{v.purifying_day}"
-        cells = "".join(
-            f"  {_cell(n, v.signals[n].state, v.signals[n].value):<{widths[n]}}" for n in SIGNAL_NAMES
-        )
-        lines.append(f"{fmt.utc(v.ts, with_time):<{time_width}}  {phase:<18}{cells}".rstrip())
+        row = [f"{time_text:<{time_width}}  {phase:<18}"]
+        for n in SIGNAL_NAMES:
+            signal = v.signals[n]
+            # The sign too: -0.0 equals 0.0 but may print as "-0".
+            key = (n, signal.state, signal.value, signal.value is not None and math.copysign(1.0, signal.value))
+            text = cells.get(key)
+            if text is None:
+                text = cells[key] = f"  {_cell(n, signal.state, signal.value):<{widths[n]}}"
+            row.append(text)
+        lines.append("".join(row).rstrip())
     return "\n".join(lines)
 
 

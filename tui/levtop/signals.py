@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+from bisect import bisect_left, insort
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -495,10 +496,36 @@ def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarra
 
 def _signals_list(name: str, states: list[str], values: np.ndarray, reasons: list[str]) -> list[Signal]:
     finite = np.isfinite(values).tolist()
-    return [
-        Signal(name, st, v if ok and st != UNKNOWN else None, r)
-        for st, v, ok, r in zip(states, values.tolist(), finite, reasons)
-    ]
+    signals: list[Signal] = []
+    last: Signal | None = None
+    for st, v, ok, reason in zip(states, values.tolist(), finite, reasons):
+        value = v if ok and st != UNKNOWN else None
+        # Steps that repeat the last one (daily inputs evaluated hourly) share its Signal.
+        if last is None or reason is not last.reason or st != last.state or not _same_number(value, last.value):
+            last = Signal(name, st, value, reason)
+        signals.append(last)
+    return signals
+
+
+def _same_number(a: float | None, b: float | None) -> bool:
+    """Equal and of the same sign: -0.0 equals 0.0 but prints differently."""
+    if a is None or b is None:
+        return a is b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _repeating(format_text: Callable[..., str]) -> Callable[..., str]:
+    """``format_text`` that returns its last text again while its inputs repeat: a backtest's
+    hourly steps see daily and 8-hourly values many times over."""
+    last: list = [None, ""]
+
+    def text(*args):
+        key = args + tuple(math.copysign(1.0, a) for a in args if type(a) is float)  # -0.0 vs 0.0
+        if key != last[0]:
+            last[:] = [key, format_text(*args)]
+        return last[1]
+
+    return text
 
 
 def _states(n: int, *rules: tuple[np.ndarray, str]) -> list[str]:
@@ -555,15 +582,15 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
     shorts, warming = f"shorts crowded below {fmt.rate(lo)}", f"warming above {fmt.rate(hi)}"
     none = f"no funding in the last {th.funding_window_h:g}h"
     mean_text = f"{th.funding_window_h:g}h mean"
-    reasons = []
-    for state, v, is_weighted, venues in zip(states, value.tolist(), weighted.tolist(), venue_count.tolist()):
-        if state == UNKNOWN:
-            reasons.append(none)
-            continue
+
+    @_repeating
+    def known_reason(state: str, v: float, is_weighted: bool, venues: int) -> str:
         how = "OI-weighted" if is_weighted else "equal-weighted"
         verdict = verdicts.get(state) or (shorts if v < lo else warming)
-        reasons.append(f"funding {fmt.rate(v)}/8h ({mean_text}, {how}, {venues} venue{'s' if venues != 1 else ''}), "
-                       f"{verdict}")
+        return f"funding {fmt.rate(v)}/8h ({mean_text}, {how}, {venues} venue{'s' if venues != 1 else ''}), {verdict}"
+
+    reasons = [none if state == UNKNOWN else known_reason(state, v, is_weighted, venues)
+               for state, v, is_weighted, venues in zip(states, value.tolist(), weighted.tolist(), venue_count.tolist())]
     return _signals_list("funding", states, value, reasons)
 
 
@@ -667,10 +694,15 @@ def stablecoins_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list
         BAD: f"outflows: 7d below {fmt.pct(th.stablecoin_outflow_7d)}",
         WARN: f"flat or mixed: inflows need 7d > {fmt.pct(th.stablecoin_inflow_7d)} and 14d > 0",
     }
+
+    @_repeating
+    def known_reason(state: str, supply: float, a7: float, a14: float) -> str:
+        return f"supply {fmt.usd(supply)}, 7d {fmt.pct(a7, 2)}, 14d {fmt.pct(a14, 2)}: {verdicts[state]}"
+
     reasons = []
     for state, supply, a7, a14, age in zip(states, now.tolist(), c7.tolist(), c14.tolist(), s.age(at).tolist()):
         if state != UNKNOWN:
-            reasons.append(f"supply {fmt.usd(supply)}, 7d {fmt.pct(a7, 2)}, 14d {fmt.pct(a14, 2)}: {verdicts[state]}")
+            reasons.append(known_reason(state, supply, a7, a14))
         elif math.isnan(supply):
             reasons.append(_staleness_reason("stablecoin supply", age, max_age))
         else:
@@ -691,12 +723,13 @@ def sentiment_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[S
     )
     scale = f"fear <={th.sentiment_fear_max:g}, greed >{th.sentiment_greed_above:g}"
     moods = {GOOD: "fear, good for a rebuild", WARN: "neutral", BAD: "greed, dangerous"}
-    reasons = []
-    for state, v, age in zip(states, value.tolist(), s.age(at).tolist()):
-        if state == UNKNOWN:
-            reasons.append(_staleness_reason("Fear & Greed", age, max_age))
-        else:
-            reasons.append(f"Fear & Greed {v:g}: {moods[state]} ({scale})")
+
+    @_repeating
+    def known_reason(state: str, v: float) -> str:
+        return f"Fear & Greed {v:g}: {moods[state]} ({scale})"
+
+    reasons = [_staleness_reason("Fear & Greed", age, max_age) if state == UNKNOWN else known_reason(state, v)
+               for state, v, age in zip(states, value.tolist(), s.age(at).tolist())]
     return _signals_list("sentiment", states, value, reasons)
 
 
@@ -786,14 +819,13 @@ def _baseline(events: Series, at: np.ndarray, bucket: int, buckets: int, coverag
     The median of the bucket totals, or their mean when most buckets saw nothing (a median of
     zero would make any liquidation look infinite). Buckets that end before the first
     liquidation ever recorded are not history we have; fewer than ``min_buckets``: NaN.
-    Evaluated a block of times at a time, which bounds memory in year-long backtests.
     """
-    base = np.empty(at.size)
-    have = np.empty(at.size, dtype=np.int64)
-    rows = max(1, CHUNK_CELLS // (buckets + 1))
-    for lo in range(0, at.size, rows):
-        part = slice(lo, lo + rows)
-        base[part], have[part] = _baseline_block(events, at[part], bucket, buckets, coverage, min_buckets)
+    have = _covered_buckets(at, bucket, buckets, coverage)
+    sliding = at.size > 1 and bool(np.all(np.diff(at) > 0)) and not np.any((at - at[0]) % bucket)
+    found = _sliding_median_and_mean(events, at, bucket, buckets, have) if sliding else None
+    median, mean = found if found is not None else _blockwise_median_and_mean(events, at, bucket, buckets, have)
+    base = np.where(median > 0, median, mean)
+    base[(have < min_buckets) | ~(base > 0)] = np.nan
     return base, have
 
 
@@ -805,18 +837,57 @@ def _covered_buckets(at: np.ndarray, bucket: int, buckets: int, coverage: int | 
     return np.clip((at - coverage) // bucket, 0, buckets)
 
 
-def _baseline_block(events: Series, at: np.ndarray, bucket: int, buckets: int, coverage: int | None,
-                    min_buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    # Column j holds the total up to the start of bucket j + 1 (the current bucket is 0), so
-    # adjacent columns difference into bucket totals, exactly as window_sum would.
-    before = events.cumulative_on_lattice(at - bucket, bucket, buckets + 1)
-    totals = before[:, :-1] - before[:, 1:]
-    have = _covered_buckets(at, bucket, buckets, coverage)
-    covered = np.arange(1, buckets + 1)[None, :] <= have[:, None]
-    median, mean = _row_median_and_mean(np.where(covered, totals, np.nan), have)
-    base = np.where(median > 0, median, mean)
-    base[(have < min_buckets) | ~(base > 0)] = np.nan
-    return base, have
+def _blockwise_median_and_mean(events: Series, at: np.ndarray, bucket: int, buckets: int,
+                               have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A matrix of bucket totals per time, a block of times at a time (bounded memory)."""
+    median, mean = np.empty(at.size), np.empty(at.size)
+    rows = max(1, CHUNK_CELLS // (buckets + 1))
+    for lo in range(0, at.size, rows):
+        part = slice(lo, lo + rows)
+        # Column j holds the total up to the start of bucket j + 1 (the current bucket is 0),
+        # so adjacent columns difference into bucket totals, exactly as window_sum would.
+        before = events.cumulative_on_lattice(at[part] - bucket, bucket, buckets + 1)
+        totals = before[:, :-1] - before[:, 1:]
+        covered = np.arange(1, buckets + 1)[None, :] <= have[part, None]
+        median[part], mean[part] = _row_median_and_mean(np.where(covered, totals, np.nan), have[part])
+    return median, mean
+
+
+def _sliding_median_and_mean(events: Series, at: np.ndarray, bucket: int, buckets: int,
+                             have: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The same for ascending times one or more buckets apart (a backtest's steps): their
+    buckets lie on one lattice and consecutive windows share most of them, so one sorted window
+    slides along instead of a sort per time. None when a bucket total is NaN (no order)."""
+    first = int(at[0]) - bucket * buckets
+    ends = (at - first) // bucket  # each time's lattice index; its buckets end at the indices before
+    before = events.cumulative_at(first + bucket * np.arange(-1, int(ends[-1]), dtype=np.int64))
+    totals = before[1:] - before[:-1]  # totals[j]: the bucket ending at first + j * bucket
+    if np.isnan(totals).any():
+        return None
+    values = totals.tolist()
+    window: list[float] = []
+    lo = hi = 0  # the window holds values[lo:hi], sorted
+    median = np.full(at.size, np.nan)
+    for i, (end, n) in enumerate(zip(ends.tolist(), have.tolist())):
+        start = end - n
+        if start < lo or start >= hi or (start - lo) + (end - hi) > len(window):
+            window = sorted(values[start:end])
+        else:
+            for v in values[hi:end]:
+                insort(window, v)
+            for v in values[lo:start]:
+                del window[bisect_left(window, v)]
+        lo, hi = start, end
+        if window:
+            median[i] = (window[(n - 1) // 2] + window[n // 2]) / 2.0
+    # The mean is only read where the median is not positive: sum those rows as the matrix does.
+    mean = np.full(at.size, np.nan)
+    rows = np.flatnonzero((have > 0) & ~(median > 0))
+    if rows.size:
+        k = np.arange(1, buckets + 1)
+        row_totals = np.where(k[None, :] <= have[rows, None], totals[ends[rows, None] - k[None, :]], 0.0)
+        mean[rows] = row_totals.sum(axis=1) / have[rows]
+    return median, mean
 
 
 def liquidations_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
