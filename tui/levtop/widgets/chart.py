@@ -5,8 +5,8 @@ Sentiment and Flows panels one line in quadrant blocks (solid in any font and in
 screenshots). An L-shaped frame carries the y ticks on the left and the time ticks below;
 guides are horizontal rules behind the lines.
 
-Drawn here rather than with plotext: plotext took 30-45 ms per chart and redraw, this takes about
-one, and only when the spec, the size or the theme changed (the result is cached).
+Drawn here rather than with plotext: plotext took 30-45 ms per chart and redraw, this takes 2-3,
+and only when the spec, the size or the theme changed (the result is cached).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class ChartSpec:
     lines: tuple[tuple[Line, str], ...]
     """Each line with its colour, a theme variable; later lines are drawn over earlier ones."""
     now: int
-    """x = 0. Panels pass the view's chart end (view.chart_end), which moves in steps."""
+    """x = 0: the end of the view's chart window (view.chart_windows), which moves in steps."""
     span_ms: int
     y_label: Callable[[float], str]
     """Formats a y tick; a module-level function, so that equal specs compare equal."""
