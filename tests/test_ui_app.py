@@ -105,6 +105,11 @@ async def test_zoom_explain_and_help_screens():
         zoomed = app.screen.query_one(Panel)
         assert type(zoomed) is type(panels[1])
         assert "30d" in str(zoomed.border_title)
+        for _ in range(60):  # built in a thread
+            if zoomed.view is not None:
+                break
+            await pilot.pause(0.05)
+        assert zoomed.view.window == "30d" and zoomed.view.selected.asset == app.selected
         await pilot.press("escape")
         await pilot.press("e")
         await pilot.pause(0.2)

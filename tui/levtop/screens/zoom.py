@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from levtop.widgets.key_bar import KeyBar
 from levtop.widgets.panel import Panel
@@ -44,10 +46,18 @@ class ZoomScreen(Screen):
         store = self.levtop.store
         if store is None:
             return
-        key = (store.version, self.levtop.selected)
+        asset = self.levtop.selected
+        key = (store.version, asset)
         if key == self._seen:
             return
         self._seen = key
-        view = self.levtop.builder.build(store, self.levtop.watchlist_assets, self.levtop.selected, self.window,
-                                         health=self.levtop.pipeline.health.snapshot() if self.levtop.pipeline else {})
-        self.query_one(Panel).show(view)
+        health = self.levtop.pipeline.health.snapshot() if self.levtop.pipeline else {}
+        self._build(store.series_map([asset]), store.newest_ts, asset, health)
+
+    # In a thread, as the app's own views: a build takes tens of milliseconds, which the keys
+    # should not wait for. Only the zoomed asset is evaluated: no watchlist is on this screen.
+    @work(thread=True, exclusive=True, exit_on_error=False, description="build the zoomed view")
+    def _build(self, series, now: int | None, asset: str, health) -> None:
+        view = self.levtop.builder.build_from_series(series, now, (asset,), asset, self.window, health)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.query_one(Panel).show, view)
