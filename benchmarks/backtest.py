@@ -7,7 +7,8 @@ year holds three leverage flushes (one followed by a trap rebound) so every phas
 
 The figure is the median of several runs of the library path the CLI takes (read the dataset,
 evaluate every hourly step, render the table and summary); one `levtop backtest` subprocess run
-is reported beside it for realism (it adds interpreter start-up and imports).
+is reported beside it for realism (it adds interpreter start-up and imports). CPU times and the
+load average are printed too, to read the figures on a busy machine.
 
     .venv/bin/python benchmarks/backtest.py [--runs 5] [--step 1h]
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -104,11 +107,16 @@ def library_run(directory: Path, step_ms: int) -> tuple[str, object]:
     return render_table(result) + "\n\n" + render_summary(result), result
 
 
-def cli_run(directory: Path, step: str) -> tuple[float, str]:
+def cli_run(directory: Path, step: str) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one `levtop backtest` process, and what it printed."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "levtop", "backtest", str(directory), "--asset", ASSET,
                            "--step", step], capture_output=True, text=True, timeout=300, check=True)
-    return time.perf_counter() - start, done.stdout
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return wall, cpu, done.stdout
 
 
 def main() -> None:
@@ -125,13 +133,14 @@ def main() -> None:
         print(f"dataset: {frame.height} rows in {directory}", file=sys.stderr)
 
         library_run(directory, step_ms)  # warm-up: imports and first-call caches
-        samples = []
+        samples, cpu = [], []
         for k in range(args.runs):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             text, result = library_run(directory, step_ms)
             samples.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
             print(f"run {k + 1}: {samples[-1]:.3f} s", file=sys.stderr)
-        cli_s, cli_text = cli_run(directory, args.step)
+        cli_s, cli_cpu_s, cli_text = cli_run(directory, args.step)
         print(f"cli: {cli_s:.3f} s", file=sys.stderr)
 
     value = statistics.median(samples)
@@ -143,13 +152,16 @@ def main() -> None:
         "unit": "s",
         "passed": value <= BUDGET_S and cli_s <= BUDGET_S,
         "runs": [round(s, 3) for s in samples],
+        "cpu_s": round(statistics.median(cpu), 3),
         "cli_subprocess_s": round(cli_s, 3),
+        "cli_subprocess_cpu_s": round(cli_cpu_s, 3),
         "cli_output_matches_library": cli_text.rstrip("\n") == text.rstrip("\n"),
         "step": args.step,
         "steps": len(result.verdicts),
         "rows": frame.height,
         "phases": phases,
         "flushes": len(result.flushes),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -11,7 +11,8 @@ event every 5 minutes; daily Fear & Greed and stablecoin supply.
   recomputed (what the app does on each refresh). The samples alternate between coin OI and a
   liquidation, the two inputs of the flush scan, each one minute after the previous.
 
-Both are medians of several runs.
+Both are medians of several runs of wall time; the CPU time of the full recompute and the load
+average are printed beside them, to read the figures on a busy machine.
 
     .venv/bin/python benchmarks/signal_engine.py [--assets 50] [--days 30] [--runs 7]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -65,12 +67,15 @@ def synthetic_frame(assets: int, days: int, end: int, seed: int = 7) -> pl.DataF
     return pl.concat(parts).cast(SCHEMA)
 
 
-def median_time(fn, runs: int) -> tuple[float, list[float], object]:
+def median_time(fn, runs: int, cpu: list[float] | None = None) -> tuple[float, list[float], object]:
+    """Median wall time of ``runs`` calls (and each call's CPU time into ``cpu``)."""
     samples, result = [], None
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
         samples.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.process_time() - start_cpu)
     return statistics.median(samples), samples, result
 
 
@@ -116,7 +121,8 @@ def main() -> None:
     print(f"{frame.height} rows loaded in {load_s:.1f} s", file=sys.stderr)
 
     full_recompute(store, assets, END)  # the store builds its numpy views of every series once
-    full_s, full_runs, verdicts = median_time(lambda: full_recompute(store, assets, END), args.runs)
+    full_cpu: list[float] = []
+    full_s, full_runs, verdicts = median_time(lambda: full_recompute(store, assets, END), args.runs, full_cpu)
     print(f"full recompute: {[round(s, 3) for s in full_runs]}", file=sys.stderr)
 
     incremental = OneNewSample(store, assets[0], END)
@@ -135,6 +141,7 @@ def main() -> None:
         "passed": passed,
         "full_recompute_ms": round(full_s * 1000, 1),
         "full_recompute_runs_ms": [round(s * 1000, 1) for s in full_runs],
+        "full_recompute_cpu_ms": round(statistics.median(full_cpu) * 1000, 1),
         "incremental_ms": round(incremental_s * 1000, 2),
         "incremental_runs_ms": [round(s * 1000, 2) for s in incremental_runs],
         "incremental_engine_only_ms": round(statistics.median(incremental.engine_s) * 1000, 2),
@@ -145,6 +152,7 @@ def main() -> None:
         "store_load_s": round(load_s, 2),
         "phases": sorted({v.phase for v in verdicts}),
         "runs": args.runs,
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -220,6 +220,18 @@ def test_sliding_baseline_equals_the_matrix_of_bucket_totals(seed, bucket, strid
     assert same_floats(sliding[1][mean_read], matrix[1][mean_read])
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=seeds, days=st.integers(1, 40))
+def test_lowest_daily_totals_equal_the_minimum_of_each_hours_buckets(seed, days):
+    rng = np.random.default_rng(seed)
+    events = Series.from_arrays(T0 - rng.integers(0, 50 * DAY, 3000), rng.pareto(1.2, 3000))
+    hours = np.unique(T0 - HOUR * rng.integers(0, 40 * 24, int(rng.integers(1, 200))))
+    have = engine._covered_buckets(hours, DAY, days, int(events.ts[0]))
+    plain = [min((events.window_sum(np.array([h - (k + 1) * DAY]), np.array([h - k * DAY]))[0]
+                  for k in range(1, n + 1)), default=np.inf) for h, n in zip(hours.tolist(), have.tolist())]
+    assert same_floats(engine._lowest_daily_totals(events, hours, have), plain)
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=seeds)
 def test_window_statistics_for_all_times_equal_each_times_own(seed):

@@ -116,7 +116,8 @@ class Series:
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values; cheaper than np.unique for the nearly sorted timestamps here."""
+    """Sorted distinct values; much cheaper than np.unique (hash-based in numpy 2), above all
+    on the small arrays the engine has many of."""
     if values.size == 0:
         return values
     ordered = np.sort(values, kind="stable")
@@ -203,7 +204,7 @@ def range_means(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     matrix, whose row sums numpy computes with the same pairwise summation as a slice's."""
     lengths = b - a
     means = np.empty(a.size)
-    for length in np.unique(lengths).tolist():
+    for length in sorted_unique(lengths).tolist():
         rows = np.flatnonzero(lengths == length)
         per_chunk = max(1, CHUNK_CELLS // length)
         for lo in range(0, rows.size, per_chunk):

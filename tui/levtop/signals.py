@@ -474,7 +474,7 @@ def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarra
     n = at.size
     size = np.zeros(n, dtype=np.int64)
     high, low, mean = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    for c in np.unique(ref_count[ref_count > 0]).tolist():
+    for c in sorted_unique(ref_count[ref_count > 0]).tolist():
         points_ts, points = agg.comparable(c)
         rows = np.flatnonzero(ref_count == c)
         a = np.searchsorted(points_ts, at[rows] - window, side="left")
@@ -1036,13 +1036,41 @@ def _hours_that_may_cascade(events: Series, hours: np.ndarray, days: int, min_da
     """
     if (events.values < 0).any():
         return np.ones(hours.size, dtype=bool)
-    before = events.cumulative_on_lattice(hours - DAY, DAY, days + 1)
-    totals = before[:, :-1] - before[:, 1:]
     have = _covered_buckets(hours, DAY, days, events.first_ts)
-    lowest = np.where(np.arange(1, days + 1)[None, :] <= have[:, None], totals, np.inf).min(axis=1, initial=np.inf)
+    lowest = _lowest_daily_totals(events, hours, have)
     with np.errstate(all="ignore"):
         reachable = _ge(events.window_sum(hours - DAY, hours + HOUR - 1) / lowest, multiple)
     return (have >= min_days) & (reachable | ~(lowest > 0))
+
+
+def _lowest_daily_totals(events: Series, hours: np.ndarray, have: np.ndarray) -> np.ndarray:
+    """For ascending whole hours: the smallest of the ``have`` day totals ending 1, 2, ...
+    days before each (inf for none, NaN if one is NaN).
+
+    The day totals ending at every hour of the span are laid out as a table of days x 24
+    hours, where an hour's buckets are a run of rows in its column; a table of minimums over
+    runs of 1, 2, 4, ... rows answers each hour with two lookups.
+    """
+    lowest = np.full(hours.size, np.inf)
+    if not have.any():
+        return lowest
+    first_end = int(hours[0]) - int(have.max()) * DAY
+    ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
+    running = events.cumulative_at(ends)
+    totals = running[24:] - running[:-24]  # the day total ending at each hour from first_end on
+    rows = -(-totals.size // 24)
+    table = [np.append(totals, np.full(rows * 24 - totals.size, np.inf)).reshape(rows, 24)]
+    while 2 ** len(table) <= have.max():
+        half = 2 ** (len(table) - 1)
+        table.append(np.minimum(table[-1][:-half], table[-1][half:]))
+    position = (hours - first_end) // HOUR
+    column, row = position % 24, position // 24
+    levels = np.log2(np.maximum(have, 1)).astype(np.int64)  # runs of 2**level rows cover each
+    for level in range(len(table)):
+        picked = np.flatnonzero((have > 0) & (levels == level))
+        top, span = row[picked] - have[picked], 2 ** level
+        lowest[picked] = np.minimum(table[level][top, column[picked]], table[level][row[picked] - span, column[picked]])
+    return lowest
 
 
 def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
@@ -1180,7 +1208,7 @@ def _recent_flushes(inp: AssetInputs, times: np.ndarray, starts: list[FlushStart
     flushes: list[Flush | None] = [None] * times.size
     start_ts = np.array([s.start for s in starts] or [0], dtype=np.int64)
     recent = (latest >= 0) & (times - start_ts[np.maximum(latest, 0)] < th.phase_trap_days * DAY)
-    for k in np.unique(latest[recent]).tolist():
+    for k in sorted_unique(latest[recent]).tolist():
         rows = np.flatnonzero(recent & (latest == k))
         for row, flush in zip(rows.tolist(), _describe_at(inp, starts[k], times[rows], th)):
             flushes[row] = flush
