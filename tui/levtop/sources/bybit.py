@@ -292,7 +292,9 @@ class BybitVenue(Venue):
         for lo, hi in history_windows(fetch_from - HOUR, now_ms, HOUR, KLINE_ROWS):
             payload = await self._kline_page(category, symbol, {"start": lo, "end": hi, "limit": KLINE_ROWS})
             opens.update(parse.kline_opens(payload))
-            samples = [s for s in parse.parse_klines(payload, asset, metric) if s.ts >= store_from]
+            # Up to the backfill's now: an hour that closed while the pages were fetched is the
+            # polls' to store, so one backfill covers exactly [start, now].
+            samples = [s for s in parse.parse_klines(payload, asset, metric) if store_from <= s.ts <= now_ms]
             self.cursors.paged(asset, kline_series(category), samples)
             stored += self.emit(samples)
         return stored, opens
