@@ -14,6 +14,7 @@ from levtop.screens.zoom import ZoomScreen
 from levtop.widgets.key_bar import KeyBar
 from levtop.widgets.panel import Panel
 from levtop.widgets.status_bar import StatusBar
+from levtop.widgets.watchlist import Watchlist
 from ui_helpers import ASSETS, PHASE_AT, market_store
 
 
@@ -125,6 +126,17 @@ async def test_zoom_explain_and_help_screens():
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, (HelpScreen, ExplainScreen, ZoomScreen))
+
+
+async def test_a_click_on_the_watchlist_selects_that_asset():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        text = str(app.query_one(Watchlist).render()).splitlines()
+        assert [line.split()[1] for line in text[::2]] == list(ASSETS)
+        await pilot.click(Watchlist, offset=(3, 1 + 2 * 2))  # the border, then two lines a row
+        await settle(pilot, app)
+        assert app.selected == ASSETS[2] and app.view_model.selected.asset == ASSETS[2]
 
 
 async def test_the_key_bar_shows_the_keys_and_a_click_presses_one():

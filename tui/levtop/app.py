@@ -124,7 +124,7 @@ class LevtopApp(App):
     BINDINGS = [
         Binding("j,down", "next_asset", "Next asset", id="next-asset"),
         Binding("k,up", "previous_asset", "Prev asset", id="previous-asset"),
-        Binding("enter,z", "zoom", "Zoom", id="zoom"),
+        Binding("z,enter", "zoom", "Zoom", id="zoom"),
         Binding("left_square_bracket", "shorter_window", "[ window", id="shorter-window"),
         Binding("right_square_bracket", "longer_window", "] window", id="longer-window"),
         Binding("e", "explain", "Explain", id="explain"),

@@ -1,13 +1,18 @@
-"""The watchlist: each asset with its phase glyph, price and OI 24h change."""
+"""The watchlist: each asset with its phase glyph and OI 24h change; the selected one highlighted.
+
+One widget drawing its rows. It was Textual's OptionList, which drew every row again whenever one
+changed (a sixth of the screen's repaint time at speed 600, where a row changes every second)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
+from textual.app import RenderResult
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import OptionList
-from textual.widgets.option_list import Option
+from textual.widget import Widget
 
 from levtop import fmt
 from levtop.widgets.glyphs import PHASE_COLOUR, PHASE_GLYPH
@@ -27,7 +32,8 @@ def row_markup(row: WatchRow, compact: bool) -> str:
     return f"{glyph} [b]{row.asset}[/] {phase}\n  [$text-muted]{change_text}[/]"
 
 
-class Watchlist(OptionList):
+class Watchlist(Widget, can_focus=True):
+    COMPONENT_CLASSES = {"watchlist--highlighted"}
     DEFAULT_CSS = """
     Watchlist {
         width: 22;
@@ -35,9 +41,22 @@ class Watchlist(OptionList):
         border: round $panel-lighten-2;
         border-title-color: $text-muted;
         padding: 0;
+        background: $surface;
+        & > .watchlist--highlighted {
+            color: $foreground;
+            background: $block-cursor-blurred-background;
+        }
+        &:focus {
+            border: round $accent;
+            background-tint: $foreground 5%;
+            & > .watchlist--highlighted {
+                color: $block-cursor-foreground;
+                background: $block-cursor-background;
+                text-style: $block-cursor-text-style;
+            }
+        }
     }
     Watchlist.-compact { width: 14; }
-    Watchlist:focus { border: round $accent; }
     """
 
     class Selected(Message):
@@ -46,7 +65,13 @@ class Watchlist(OptionList):
             self.asset = asset
 
     compact: reactive[bool] = reactive(False)
-    _view: MarketView | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: MarketView | None = None
+        self._rows: list[tuple[str, str]] = []
+        """(asset, markup) of each row, as drawn."""
+        self._selected = ""
 
     def on_mount(self) -> None:
         self.border_title = "Watchlist"
@@ -55,33 +80,31 @@ class Watchlist(OptionList):
         self.set_class(compact, "-compact")
         # "Watchlist" does not fit the compact width.
         self.border_title = "Assets" if compact else "Watchlist"
-        if self._view is not None:
-            self.show(self._view)
+        if self.view is not None:
+            self.show(self.view)
 
     def show(self, view: MarketView) -> None:
-        self._view = view
-        highlighted = self.highlighted
-        assets = [row.asset for row in view.watchlist]
-        prompts = [row_markup(row, self.compact) for row in view.watchlist]
-        if [self.get_option_at_index(i).id for i in range(self.option_count)] != assets:
-            self.clear_options()
-            self.add_options([Option(p, id=asset) for p, asset in zip(prompts, assets)])
-        else:
-            # In place: rebuilding the list would move the highlight and lay the screen out again.
-            for index, prompt in enumerate(prompts):
-                if str(self.get_option_at_index(index).prompt) != prompt:
-                    self.replace_option_prompt_at_index(index, prompt)
-        if view.selected.asset in assets:
-            index = assets.index(view.selected.asset)
-            if index != highlighted:
-                self.highlighted = index
+        """Repaint when a row or the selection changed."""
+        self.view = view
+        rows = [(row.asset, row_markup(row, self.compact)) for row in view.watchlist]
+        if (rows, view.selected.asset) != (self._rows, self._selected):
+            self._rows, self._selected = rows, view.selected.asset
+            self.refresh()
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        if event.option.id:
-            self.post_message(self.Selected(event.option.id))
+    def render(self) -> RenderResult:
+        width = self.content_size.width
+        highlight = self.get_visual_style("watchlist--highlighted")
+        lines: list[Content] = []
+        for asset, markup in self._rows:
+            for line in markup.split("\n"):
+                content = Content.from_markup(line).truncate(width, pad=True)
+                lines.append(content.stylize_before(highlight) if asset == self._selected else content)
+        return Content("\n").join(lines)
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        event.stop()
-        if event.option.id:
-            self.post_message(self.Selected(event.option.id))
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return  # on the border
+        index = offset.y // (1 if self.compact else 2)
+        if 0 <= index < len(self._rows):
+            self.post_message(self.Selected(self._rows[index][0]))
