@@ -222,14 +222,16 @@ def test_sliding_baseline_equals_the_matrix_of_bucket_totals(seed, bucket, strid
 
 @settings(max_examples=60, deadline=None)
 @given(seed=seeds, days=st.integers(1, 40))
-def test_lowest_daily_totals_equal_the_minimum_of_each_hours_buckets(seed, days):
+def test_day_totals_table_gives_each_hours_buckets_and_their_minimum(seed, days):
     rng = np.random.default_rng(seed)
     events = Series.from_arrays(T0 - rng.integers(0, 50 * DAY, 3000), rng.pareto(1.2, 3000))
     hours = np.unique(T0 - HOUR * rng.integers(0, 40 * 24, int(rng.integers(1, 200))))
-    have = engine._covered_buckets(hours, DAY, days, int(events.ts[0]))
-    plain = [min((events.window_sum(np.array([h - (k + 1) * DAY]), np.array([h - k * DAY]))[0]
-                  for k in range(1, n + 1)), default=np.inf) for h, n in zip(hours.tolist(), have.tolist())]
-    assert same_floats(engine._lowest_daily_totals(events, hours, have), plain)
+    table = engine._DayTotals(events, hours, days)
+    ends = hours[:, None] - DAY * np.arange(1, days + 1)[None, :]
+    plain = events.window_sum(ends - DAY, ends)
+    assert same_floats(table.buckets(np.arange(hours.size)), plain)
+    covered = np.arange(1, days + 1)[None, :] <= table.have[:, None]
+    assert same_floats(table.lowest(), np.where(covered, plain, np.inf).min(axis=1, initial=np.inf))
 
 
 @settings(max_examples=40, deadline=None)

@@ -404,7 +404,7 @@ class Aggregate:
 
     def _points_at(self, ts: np.ndarray) -> NativePoints:
         total, count = self.level(ts)
-        oldest = np.full(ts.shape, np.iinfo(np.int64).max)
+        oldest = np.full(ts.shape, _LATEST)
         for group_ts, _ in self._time_groups():
             if group_ts is ts:
                 seen = ts
@@ -824,9 +824,14 @@ def _baseline(events: Series, at: np.ndarray, bucket: int, buckets: int, coverag
     sliding = at.size > 1 and bool(np.all(np.diff(at) > 0)) and not np.any((at - at[0]) % bucket)
     found = _sliding_median_and_mean(events, at, bucket, buckets, have) if sliding else None
     median, mean = found if found is not None else _blockwise_median_and_mean(events, at, bucket, buckets, have)
+    return _typical(median, mean, have, min_buckets), have
+
+
+def _typical(median: np.ndarray, mean: np.ndarray, have: np.ndarray, min_buckets: int) -> np.ndarray:
+    """The median, or the mean where the median is not positive; NaN short of ``min_buckets``."""
     base = np.where(median > 0, median, mean)
     base[(have < min_buckets) | ~(base > 0)] = np.nan
-    return base, have
+    return base
 
 
 def _covered_buckets(at: np.ndarray, bucket: int, buckets: int, coverage: int | None) -> np.ndarray:
@@ -1024,9 +1029,48 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
     return _scan(key, agg.venues, max(w for w, _ in drops), native_ts, fires)
 
 
-def _hours_that_may_cascade(events: Series, hours: np.ndarray, days: int, min_days: int,
+class _DayTotals:
+    """Day totals of liquidations ending at every whole hour from ``days`` days before the first
+    of ``hours`` (ascending whole hours) to a day before the last, as a table of days x 24
+    hours: the buckets of an hour's daily baseline (the days ending 1, 2, ... days before it)
+    are a run of rows in its column."""
+
+    def __init__(self, events: Series, hours: np.ndarray, days: int):
+        self.days = days
+        self.have = _covered_buckets(hours, DAY, days, events.first_ts)
+        first_end = int(hours[0]) - days * DAY
+        ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
+        running = events.cumulative_at(ends)
+        totals = running[24:] - running[:-24]  # exactly as window_sum(end - DAY, end)
+        rows = -(-totals.size // 24)
+        self.table = np.append(totals, np.full(rows * 24 - totals.size, np.inf)).reshape(rows, 24)
+        position = (hours - first_end) // HOUR
+        self.column, self.row = position % 24, position // 24
+
+    def lowest(self) -> np.ndarray:
+        """Each hour's smallest covered bucket (inf for none, NaN if one is NaN): a table of
+        minimums over runs of 1, 2, 4, ... rows answers each hour with two lookups."""
+        lowest = np.full(self.have.size, np.inf)
+        levels = np.log2(np.maximum(self.have, 1)).astype(np.int64)  # runs of 2**level rows
+        runs = self.table
+        for level in range(int(levels.max(initial=0)) + 1):
+            if level:
+                runs = np.minimum(runs[:-2 ** (level - 1)], runs[2 ** (level - 1):])
+            picked = np.flatnonzero((self.have > 0) & (levels == level))
+            top, column = self.row[picked] - self.have[picked], self.column[picked]
+            lowest[picked] = np.minimum(runs[top, column], runs[self.row[picked] - 2 ** level, column])
+        return lowest
+
+    def buckets(self, picked: np.ndarray) -> np.ndarray:
+        """The picked hours' bucket totals, latest first: the baseline's matrix rows."""
+        rows = self.row[picked, None] - np.arange(1, self.days + 1)[None, :]
+        return self.table[rows, self.column[picked, None]]
+
+
+def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_days: int,
                             multiple: float) -> np.ndarray:
-    """False for the hours in which no check can reach ``multiple`` times the daily baseline.
+    """Each hour's daily baseline (``_baseline`` with daily buckets), or NaN for the hours in
+    which no check can reach ``multiple`` times it.
 
     Every check within hour H sums a day inside (H - 1d, H + 1h), and with no negative amounts
     that total bounds them all; the baseline, a median of daily totals, is at least their
@@ -1034,43 +1078,21 @@ def _hours_that_may_cascade(events: Series, hours: np.ndarray, days: int, min_da
     out, exactly: the operations are the same and monotonic. That is nearly every hour outside
     a cascade, which spares their medians.
     """
-    if (events.values < 0).any():
-        return np.ones(hours.size, dtype=bool)
-    have = _covered_buckets(hours, DAY, days, events.first_ts)
-    lowest = _lowest_daily_totals(events, hours, have)
-    with np.errstate(all="ignore"):
-        reachable = _ge(events.window_sum(hours - DAY, hours + HOUR - 1) / lowest, multiple)
-    return (have >= min_days) & (reachable | ~(lowest > 0))
-
-
-def _lowest_daily_totals(events: Series, hours: np.ndarray, have: np.ndarray) -> np.ndarray:
-    """For ascending whole hours: the smallest of the ``have`` day totals ending 1, 2, ...
-    days before each (inf for none, NaN if one is NaN).
-
-    The day totals ending at every hour of the span are laid out as a table of days x 24
-    hours, where an hour's buckets are a run of rows in its column; a table of minimums over
-    runs of 1, 2, 4, ... rows answers each hour with two lookups.
-    """
-    lowest = np.full(hours.size, np.inf)
-    if not have.any():
-        return lowest
-    first_end = int(hours[0]) - int(have.max()) * DAY
-    ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
-    running = events.cumulative_at(ends)
-    totals = running[24:] - running[:-24]  # the day total ending at each hour from first_end on
-    rows = -(-totals.size // 24)
-    table = [np.append(totals, np.full(rows * 24 - totals.size, np.inf)).reshape(rows, 24)]
-    while 2 ** len(table) <= have.max():
-        half = 2 ** (len(table) - 1)
-        table.append(np.minimum(table[-1][:-half], table[-1][half:]))
-    position = (hours - first_end) // HOUR
-    column, row = position % 24, position // 24
-    levels = np.log2(np.maximum(have, 1)).astype(np.int64)  # runs of 2**level rows cover each
-    for level in range(len(table)):
-        picked = np.flatnonzero((have > 0) & (levels == level))
-        top, span = row[picked] - have[picked], 2 ** level
-        lowest[picked] = np.minimum(table[level][top, column[picked]], table[level][row[picked] - span, column[picked]])
-    return lowest
+    day_totals = _DayTotals(events, hours, days)
+    have = day_totals.have
+    hot = have >= min_days
+    if not (events.values < 0).any():
+        lowest = day_totals.lowest()
+        with np.errstate(all="ignore"):
+            reachable = _ge(events.window_sum(hours - DAY, hours + HOUR - 1) / lowest, multiple)
+        hot &= reachable | ~(lowest > 0)
+    base = np.full(hours.size, np.nan)
+    picked = np.flatnonzero(hot)
+    if picked.size:
+        covered = np.arange(1, days + 1)[None, :] <= have[picked, None]
+        median, mean = _row_median_and_mean(np.where(covered, day_totals.buckets(picked), np.nan), have[picked])
+        base[picked] = _typical(median, mean, have[picked], min_days)
+    return base
 
 
 def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
@@ -1078,22 +1100,20 @@ def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
     events = _liquidation_events(inp)
     days = int(round(th.liquidations_baseline_days))
     min_days = int(th.flush_liquidations_min_baseline_days)
-
     multiple = th.flush_liquidations_multiple
 
     def fires(check_ts: np.ndarray) -> np.ndarray:
         # The daily baseline moves slowly: it is computed once per hour, from the last full hour
         # before each check, which keeps a month-long cascade cheap.
         hours, hour_index = sorted_unique_index(check_ts // HOUR * HOUR)
-        hot = _hours_that_may_cascade(events, hours, days, min_days, multiple)
         fired = np.zeros(check_ts.size, dtype=bool)
-        if hot.any():
-            hourly_base = np.full(hours.size, np.nan)
-            hourly_base[hot] = _baseline(events, hours[hot], DAY, days, events.first_ts, min_days)[0]
-            checked = hot[hour_index]
-            ts = check_ts[checked]
-            with np.errstate(all="ignore"):
-                fired[checked] = _ge(events.window_sum(ts - DAY, ts) / hourly_base[hour_index[checked]], multiple)
+        if not hours.size:
+            return fired
+        hourly_base = _hourly_flush_baselines(events, hours, days, min_days, multiple)
+        checked = ~np.isnan(hourly_base)[hour_index]
+        ts = check_ts[checked]
+        with np.errstate(all="ignore"):
+            fired[checked] = _ge(events.window_sum(ts - DAY, ts) / hourly_base[hour_index[checked]], multiple)
         return fired
 
     # The 24h total peaks at event times, so it is checked at the end of every minute that had one.
