@@ -104,8 +104,22 @@ def _mask_url_tokens(match: re.Match[str]) -> str:
     return url[:path_start] + _WORD_RUN.sub(_mask_random_run, url[path_start:])
 
 
+MAX_PASSES = 4
+"""Masking one secret can expose another to a pattern that ran before it (a token's mask
+followed by ``=KEY=0``): passes repeat until nothing changes, so redact is idempotent."""
+
+
 def redact(text: str) -> str:
     """``text`` with every secret it visibly holds replaced by ``***``."""
+    for _ in range(MAX_PASSES):
+        masked = _redact_once(text)
+        if masked == text:
+            break
+        text = masked
+    return text
+
+
+def _redact_once(text: str) -> str:
     text = _USERINFO.sub(rf"\1{MASK}@", text)
     text = _SLACK.sub(rf"\1{MASK}", text)
     text = _DISCORD.sub(rf"\1{MASK}", text)
