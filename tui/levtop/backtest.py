@@ -23,6 +23,7 @@ from levtop.signals import (
     UNKNOWN,
     WARN,
     Flush,
+    Signal,
     Thresholds,
     Verdict,
     all_flushes,
@@ -119,19 +120,23 @@ def render_table(result: BacktestResult) -> str:
     header = header.rstrip()
     lines = [header, "-" * len(header)]
     # A year of hourly steps repeats most cells (daily inputs, steady states): each distinct
-    # cell is formatted once.
+    # cell is formatted once, and a step that kept its Signal object keeps its cell at once.
     cells: dict[tuple, str] = {}
+    last: dict[str, tuple[Signal | None, str]] = {n: (None, "") for n in SIGNAL_NAMES}
     times = utc_texts([v.ts for v in result.verdicts], with_time)
     for time_text, v in zip(times, result.verdicts):
         phase = v.phase if v.purifying_day is None else f"{v.phase} d{v.purifying_day}"
         row = [f"{time_text:<{time_width}}  {phase:<18}"]
         for n in SIGNAL_NAMES:
             signal = v.signals[n]
-            # The sign too: -0.0 equals 0.0 but may print as "-0".
-            key = (n, signal.state, signal.value, signal.value is not None and math.copysign(1.0, signal.value))
-            text = cells.get(key)
-            if text is None:
-                text = cells[key] = f"  {_cell(n, signal.state, signal.value):<{widths[n]}}"
+            previous, text = last[n]
+            if signal is not previous:
+                # The sign too: -0.0 equals 0.0 but may print as "-0".
+                key = (n, signal.state, signal.value, signal.value is not None and math.copysign(1.0, signal.value))
+                text = cells.get(key)
+                if text is None:
+                    text = cells[key] = f"  {_cell(n, signal.state, signal.value):<{widths[n]}}"
+                last[n] = (signal, text)
             row.append(text)
         lines.append("".join(row).rstrip())
     return "\n".join(lines)
