@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from levtop.config import Config
-from levtop.model import HOUR, MINUTE
+from levtop.model import MINUTE
 from levtop.pipeline import Pipeline
 from levtop.signals import Thresholds
 from levtop.sim.faults import FaultRule
@@ -168,50 +168,6 @@ async def test_a_restart_resumes_from_the_stored_history(tmp_path):
     assert hist == 1
     start, end = second.series("binance", "BTC", "oi_base").ts[[0, -1]]
     assert not five_minute_gaps(second, "binance", "BTC", int(start), int(end) - 10 * MINUTE)
-
-
-# One request per symbol per point: the history routes of each venue with how often their points
-# come (the OKX candles route serves perp and spot).
-HISTORY_ROUTES = {
-    "/futures/data/openInterestHist": 5 * MINUTE, "/futures/data/globalLongShortAccountRatio": 5 * MINUTE,
-    "/fapi/v1/klines": HOUR, "/api/v3/klines": HOUR,
-    "/v5/market/open-interest": 5 * MINUTE, "/v5/market/account-ratio": 5 * MINUTE, "/v5/market/kline": HOUR,
-    "/api/v5/rubik/stat/contracts/open-interest-history": 5 * MINUTE, "/api/v5/market/candles": HOUR,
-}
-ROUTE_SERIES = {"/v5/market/kline": 2, "/api/v5/market/candles": 2}
-
-
-async def test_history_is_polled_once_per_point_when_its_bucket_closes():
-    assets = ("BTC", "ETH")
-    async with running_sim(speed=600) as sim:
-        pipeline = Pipeline(Config(path=None), HistoryStore(), assets=assets, sim_url=sim.base_url,  # type: ignore[arg-type]
-                            backfill_days=1, rate_limit=False, time_scale=600)
-        task = asyncio.create_task(pipeline.run())
-        try:
-            await _until(lambda: all(pipeline.health.source(v).detail.get("backfill") is Status.LIVE
-                                     for v in VENUES), 60)
-            sim.stats.reset()
-            t0 = sim.clock.now_ms()
-            await asyncio.sleep(6)  # one sim hour
-            t1 = sim.clock.now_ms()
-            stats = sim.stats.to_json()
-            errors = {name: h.error for name, h in pipeline.health.snapshot().items() if h.error}
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await pipeline.close()
-    assert errors == {}
-    made = {route: n for venue in VENUES for route, n in _routes(stats, venue).items()}
-    for route, step in HISTORY_ROUTES.items():
-        points = t1 // step - t0 // step  # buckets closed in the hour
-        # At most one round per closed bucket (plus one that may have been under way at t0);
-        # fewer when a late round took two buckets at once, or the hour's close came at its end.
-        assert made.get(route, 0) <= (points + 1) * len(assets) * ROUTE_SERIES.get(route, 1), (route, made, points)
-        assert step == HOUR or made.get(route, 0) > 0, (route, made)
-    # Funding settles every 8 hours: at most one round in an hour, one request for every Binance symbol.
-    assert _routes(stats, "binance").get("/fapi/v1/fundingRate", 0) <= 1
-    assert _routes(stats, "bybit").get("/v5/market/funding/history", 0) <= len(assets)
-    assert "/fapi/v1/time" not in _routes(stats, "binance")
 
 
 def _routes(stats: dict, venue: str) -> dict[str, int]:

@@ -546,22 +546,3 @@ async def test_the_stream_reconnects_after_a_drop_and_resubscribes_every_symbol(
         after = {s.asset for s in stored if s.ts > dropped_at}
         assert after == set(ASSETS)  # all three topics subscribed again
         assert len({(s.ts, s.asset, s.metric) for s in stored}) == len(stored)
-
-
-async def test_a_history_poll_asks_only_the_symbols_whose_next_point_is_due():
-    async with running_sim(speed=60) as sim:  # Bybit's payloads move its clock: 5 minutes are 5 s here
-        store = HistoryStore()
-        async with bybit_venue(sim, store.append) as venue:
-            now = venue.clock.now_ms()
-            latest = now - now % (5 * MINUTE)
-            venue.cursors.paged("BTC", "accountRatio", [Sample(latest, "bybit", "BTC", "long_short_ratio", 1.0)])
-            venue.cursors.paged("ETH", "accountRatio", [Sample(latest - 5 * MINUTE, "bybit", "ETH", "long_short_ratio", 1.0)])
-            venue.cursors.paged("SOL", "accountRatio", [Sample(latest, "bybit", "SOL", "long_short_ratio", 1.0)])
-            sim.stats.reset()
-            job = next(j for j in venue.poll_jobs(POLL_S) if j.endpoint == "accountRatio")
-            assert job.period_s == 300.0 and job.due_in() <= 0
-            assert await job.fetch() > 0
-            assert requests(sim, "/v5/market/account-ratio") == 1
-            assert {key[1] for key in store.keys() if key[2] == "long_short_ratio"} == {"ETH"}
-            assert venue.cursors.get("ETH", "accountRatio") >= latest
-            assert job.due_in() > 0

@@ -452,21 +452,3 @@ async def test_a_malformed_liquidation_is_reported_and_not_stored():
             if samples:
                 break
         assert samples and all(s.value > 0 and math.isfinite(s.value) for s in samples)
-
-
-async def test_a_history_poll_asks_only_the_instruments_whose_next_point_is_due():
-    async with okx_in_sim() as (sim, venue, stored, _):
-        await venue.fetch_mark_prices()  # OKX's clock, from the marks' timestamps
-        now = venue.clock.now_ms()
-        latest = now - now % FIVE_MIN
-        for asset in WATCHED:
-            behind = FIVE_MIN if asset == "SOL" else 0
-            venue.cursors.paged(asset, "lsRatio", [Sample(latest - behind, "okx", asset, "long_short_ratio", 1.0)])
-        stored.clear()
-        sim.stats.reset()
-        job = next(j for j in venue.poll_jobs({}) if j.endpoint == "lsRatio")
-        assert job.due_in() <= 0
-        assert await job.fetch() > 0
-        assert okx_requests(sim) == okx_requests(sim, LS_ROUTE) == 1
-        assert {s.asset for s in stored} == {"SOL"}
-        assert job.due_in() > 0

@@ -96,10 +96,8 @@ class Pipeline:
         # Off only for an in-process simulator: nothing to protect, and backfill is instant.
         self.rate_limit = rate_limit
         # A simulator's clock runs `time_scale` times faster than ours: poll as often in its
-        # time as we would in real time (tickers every sim-minute), but never more than once a
-        # second. History polls follow each venue's clock (its buckets close `time_scale` times
-        # faster too).
-        self.time_scale = time_scale
+        # time as we would in real time (5-minute history every 5 sim-minutes), but never
+        # more than once a second.
         self.poll_s = {name: max(MIN_POLL_S, seconds / time_scale) for name, seconds in config.poll_s.items()}
         self.wake = asyncio.Event()
         self.venues: dict[str, Venue] = {}
@@ -124,8 +122,6 @@ class Pipeline:
         venue = venue_class(name)(urls["rest"], urls["ws"], self.assets, self.sink, self.health,
                                   extra_origins=extra, rate_limit=self.rate_limit)
         venue.backfill_only = self.backfill_only
-        venue.clock.scale = self.time_scale
-        venue.clock.min_poll_s = MIN_POLL_S
         return venue
 
     async def start(self) -> None:

@@ -1,11 +1,6 @@
 """Binance USDⓈ-M futures: funding and mark price for every symbol in one call (premiumIndex),
-open interest per symbol, 5-minute OI and long/short history (30 days), settled funding (every
-symbol in one call), hourly perp and spot klines, and liquidations from the all-market
-``!forceOrder@arr`` stream.
-
-History is polled when its next point is due on Binance's clock (sources/cadence.py): the
-5-minute statistics just after each 5 minutes, klines after each hour, funding after each
-settlement; only the symbols whose next point is due are asked.
+open interest per symbol, 5-minute OI and long/short history (30 days), settled funding, hourly
+perp and spot klines, and liquidations from the all-market ``!forceOrder@arr`` stream.
 
 Requests go through the venue's one ccxt instance (its rate limiter and error mapping) as raw
 implicit calls; the payloads are parsed by the pure functions of ``binance_parse``.
@@ -33,7 +28,6 @@ from levtop.sources.binance_parse import (
     parse_premium_index,
     parse_server_time,
 )
-from levtop.sources.cadence import Cadence, Part
 from levtop.sources.errors import FetchError, NotListed
 from levtop.sources.scheduler import Job
 from levtop.sources.venue import Listing, NewestLookup, Venue, history_windows
@@ -121,12 +115,6 @@ class BinanceVenue(Venue):
         """forceOrder frames taken from the stream, not yet turned into samples."""
         self._capturing: Any = None
         """The ccxt instance whose liquidation handler feeds ``_received``."""
-        self.cadences = {
-            **{s.endpoint: self._cadence(s.endpoint, self._perps, lambda _: STATS_PERIOD_MS) for s in STATS_SERIES},
-            "fundingRate": self._cadence("fundingRate", self._perps, self._funding_interval_ms),
-            **{k.endpoint: self._cadence(k.endpoint, partial(self._kline_listings, k), lambda _: HOUR)
-               for k in (PERP_KLINES, SPOT_KLINES)},
-        }
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -151,7 +139,6 @@ class BinanceVenue(Venue):
         for s in samples:
             if self.server_time_ms is None or s.ts > self.server_time_ms:
                 self.server_time_ms = s.ts
-                self.clock.observe(s.ts)
             if s.metric == "price":
                 previous = self.marks.get(s.asset)
                 if previous is None or s.ts >= previous[0]:
@@ -161,7 +148,6 @@ class BinanceVenue(Venue):
         """Binance's clock now (GET /fapi/v1/time)."""
         now = parse_server_time(await self.call("fapiPublicGetTime"))
         self.server_time_ms = max(now, self.server_time_ms or now)
-        self.clock.observe(now)
         return now
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -193,36 +179,17 @@ class BinanceVenue(Venue):
 
     # -- polls -----------------------------------------------------------------------------------
 
-    def _perps(self) -> list[Listing]:
-        return list(self.listings.values())
-
-    def _cadence(self, series: str, listings: Callable[[], list[Listing]], step_ms: Callable[[Listing], int]) -> Cadence:
-        def parts() -> list[Part]:
-            return [Part(listing.asset, series, step_ms(listing)) for listing in listings()]
-
-        return Cadence(self.clock, self.cursors, parts)
-
-    def _due(self, series: str) -> list[Listing]:
-        """The listings whose next point of ``series`` exists by now (all, for a refresh)."""
-        return [self.listings[part.asset] for part in self.cadences[series].due()]
-
     def poll_jobs(self, poll_s: Mapping[str, float]) -> list[Job]:
         if not self.listings:
             return []
         every = {**DEFAULT_POLL_S, **poll_s}
-        # The configured history intervals now only bound how long a due-driven job goes
-        # without looking at the clock again (and its retry backoff): they cost no requests.
-        history = [
-            *((s.endpoint, every["history"], STATS_PERIOD_MS, partial(self.fetch_latest_stats, s)) for s in STATS_SERIES),
-            ("fundingRate", every["funding_history"], 8 * HOUR, self.fetch_latest_funding),
-            (PERP_KLINES.endpoint, every["history"], HOUR, partial(self.fetch_latest_klines, PERP_KLINES)),
-            (SPOT_KLINES.endpoint, every["history"], HOUR, partial(self.fetch_latest_klines, SPOT_KLINES)),
-        ]
         return [
             Job(self.name, "premiumIndex", every["tickers"], self.fetch_tickers),
             Job(self.name, "openInterest", every["open_interest"], self.fetch_open_interest),
-            *(self.cadences[endpoint].job(self.name, endpoint, interval, fetch, period_ms)
-              for endpoint, interval, period_ms, fetch in history),
+            *(Job(self.name, s.endpoint, every["history"], partial(self.fetch_latest_stats, s)) for s in STATS_SERIES),
+            Job(self.name, "fundingRate", every["funding_history"], self.fetch_latest_funding),
+            Job(self.name, PERP_KLINES.endpoint, every["history"], partial(self.fetch_latest_klines, PERP_KLINES)),
+            Job(self.name, SPOT_KLINES.endpoint, every["history"], partial(self.fetch_latest_klines, SPOT_KLINES)),
         ]
 
     async def premium_index(self) -> list[Sample]:
@@ -257,67 +224,42 @@ class BinanceVenue(Venue):
         return self.emit(samples)
 
     async def fetch_latest_stats(self, series: StatsSeries) -> int:
-        """The latest points of one 5-minute statistic (back to its cursor), per due symbol; each
-        symbol is stored as it comes, so its cursor never runs ahead of the store."""
-        stored = 0
-        for listing in self._due(series.endpoint):
+        """The last hour of one 5-minute statistic, per symbol; all symbols or nothing is stored."""
+        samples: list[Sample] = []
+        for listing in self.listings.values():
             rows = self._rows_to_join(listing, series.endpoint, STATS_PERIOD_MS, LATEST_STATS_POINTS, STATS_ROWS)
             params = {"symbol": listing.venue_id, "period": STATS_PERIOD, "limit": rows}
             parsed = series.parse(await self.call(series.method, params), listing.asset)
-            stored += self.emit(self._polled(parsed, listing.asset, series.endpoint, STATS_PERIOD_MS))
-        return stored
+            samples += self._polled(parsed, listing.asset, series.endpoint, STATS_PERIOD_MS)
+        return self.emit(samples)
 
     async def fetch_latest_funding(self) -> int:
-        """The new settled rates of the due symbols, after refreshing the funding intervals
-        (they change only at a settlement): one call for every symbol, from the oldest due
-        cursor on. Per symbol when that cannot serve: a symbol without history yet, a full page
-        (it may not reach every symbol), or no new row yet (the settlement is not published)."""
+        """The last few settled rates per symbol, after refreshing the funding intervals."""
         await self.refresh_funding_intervals()
-        listings = self._due("fundingRate")
-        batch = await self._funding_of_every_symbol(listings)
-        if batch is not None:
-            return sum(self._store_funding(listing, [s for s in batch if s.asset == listing.asset])
-                       for listing in listings)
-        stored = 0
-        for listing in listings:
-            rows = self._rows_to_join(listing, "fundingRate", self._funding_interval_ms(listing), LATEST_FUNDINGS,
-                                      FUNDING_ROWS)
+        samples: list[Sample] = []
+        for listing in self.listings.values():
+            step_ms = self._funding_interval_ms(listing)
+            rows = self._rows_to_join(listing, "fundingRate", step_ms, LATEST_FUNDINGS, FUNDING_ROWS)
             payload = await self.call("fapiPublicGetFundingRate", {"symbol": listing.venue_id, "limit": rows})
-            stored += self._store_funding(listing, parse_funding_history(payload, {listing.venue_id: listing.asset},
-                                                                         self.funding_hours))
-        return stored
-
-    async def _funding_of_every_symbol(self, listings: list[Listing]) -> list[Sample] | None:
-        """The settled rates of ``listings`` after their cursors, from one call without a symbol;
-        None when that call cannot serve them all."""
-        cursors = [self.cursors.get(listing.asset, "fundingRate") for listing in listings]
-        known = [c for c in cursors if c is not None]
-        if not listings or len(known) < len(listings):
-            return None
-        payload = await self.call("fapiPublicGetFundingRate", {"startTime": min(known) + 1, "limit": FUNDING_ROWS})
-        wanted = {listing.asset for listing in listings}
-        samples = [s for s in parse_funding_history(payload, self.assets_by_id, self.funding_hours) if s.asset in wanted]
-        return samples if samples and len(payload) < FUNDING_ROWS else None
-
-    def _store_funding(self, listing: Listing, samples: list[Sample]) -> int:
-        return self.emit(self._polled(samples, listing.asset, "fundingRate", self._funding_interval_ms(listing)))
+            parsed = parse_funding_history(payload, {listing.venue_id: listing.asset}, self.funding_hours)
+            samples += self._polled(parsed, listing.asset, "fundingRate", step_ms)
+        return self.emit(samples)
 
     async def fetch_latest_klines(self, source: KlineSource) -> int:
-        """The volume of the last closed hours per due symbol."""
-        if not self._kline_listings(source):
+        """The volume of the last closed hours per symbol."""
+        listings = self._kline_listings(source)
+        if not listings:
             raise NotListed(f"none of {', '.join(self.listings)} has a USDT spot pair on Binance")
-        # Klines carry no server time: Binance's clock, run on from its last payload, tells
-        # which hour has closed (it never runs ahead of Binance's).
-        now = self.clock.now_ms() or await self.server_now()
-        stored = 0
-        for listing in self._due(source.endpoint):
+        now = await self.server_now()
+        samples: list[Sample] = []
+        for listing in listings:
             rows = self._rows_to_join(listing, source.endpoint, HOUR, LATEST_KLINES, source.rows)
             params = {"symbol": listing.venue_id, "interval": "1h", "limit": rows}
             payload = await self._kline_call(source, listing, params)
             if payload is not None:
                 parsed = parse_klines(payload, listing.asset, source.metric, now, source.endpoint)
-                stored += self.emit(self._polled(parsed, listing.asset, source.endpoint, HOUR))
-        return stored
+                samples += self._polled(parsed, listing.asset, source.endpoint, HOUR)
+        return self.emit(samples)
 
     def _kline_listings(self, source: KlineSource) -> list[Listing]:
         if source is SPOT_KLINES:

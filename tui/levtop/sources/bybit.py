@@ -8,10 +8,6 @@ What each poll costs (one ccxt instance, its rate limiter shared by every task):
   (hourly perp and spot volume): per symbol, Bybit has no batch for them.
 - ``fundingHistory``: settled funding, per symbol.
 
-History is polled when its next point is due on Bybit's clock (sources/cadence.py): the
-5-minute series just after each 5 minutes, candles after each hour, funding after each
-settlement; only the symbols whose next point is due are asked.
-
 Parsers live in ``bybit_parse`` (pure, tested against the real recorded payloads).
 """
 
@@ -22,7 +18,6 @@ from typing import Any, Awaitable, Callable, Mapping
 
 from levtop.model import HOUR, MINUTE, Sample
 from levtop.sources import bybit_parse as parse
-from levtop.sources.cadence import Cadence, Part
 from levtop.sources.errors import FetchError, MalformedPayload, NotListed
 from levtop.sources.scheduler import Job
 from levtop.sources.venue import Listing, NewestLookup, Venue, history_windows
@@ -53,7 +48,7 @@ def kline_series(category: str) -> str:
     return f"kline:{category}"
 
 
-PartFetch = Callable[[Part], Awaitable[list[Sample]]]
+AssetFetch = Callable[[Listing], Awaitable[list[Sample]]]
 
 
 class BybitVenue(Venue):
@@ -78,20 +73,12 @@ class BybitVenue(Venue):
         self.mark_prices: dict[str, float] = {}  # asset -> latest mark price (tickers)
         self._watches: dict[str, asyncio.Task] = {}
         self._last_read: Any = None  # the newest ccxt liquidation already turned into samples
-        self.cadences = {
-            OI_SERIES: self._cadence(lambda: [Part(a, OI_SERIES, STAT_PERIOD_MS) for a in self.listings]),
-            RATIO_SERIES: self._cadence(lambda: [Part(a, RATIO_SERIES, STAT_PERIOD_MS) for a in self.listings]),
-            FUNDING_SERIES: self._cadence(lambda: [Part(a, FUNDING_SERIES, int(self._hours(listing) * HOUR))
-                                                   for a, listing in self.listings.items()]),
-            "kline": self._cadence(self._kline_parts),
-        }
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _saw(self, payload: Any, endpoint: str) -> None:
         ts = parse.server_time(payload, endpoint)
         self.server_time_ms = ts if self.server_time_ms is None else max(self.server_time_ms, ts)
-        self.clock.observe(ts)
 
     async def _get(self, method: str, endpoint: str, params: dict[str, Any]) -> Any:
         """One REST call; its server time kept."""
@@ -112,25 +99,16 @@ class BybitVenue(Venue):
     def _hours(self, listing: Listing) -> float:
         return self.funding_hours.get(listing.venue_id, parse.DEFAULT_FUNDING_HOURS)
 
-    def _cadence(self, parts: Callable[[], list[Part]]) -> Cadence:
-        return Cadence(self.clock, self.cursors, parts)
-
-    def _kline_parts(self) -> list[Part]:
-        """Hourly perp candles of every listing, and spot candles of those with a spot pair."""
-        spot = self.spot_symbols or {}
-        return [Part(asset, kline_series(category), HOUR) for asset in self.listings
-                for category in ("linear", "spot") if category == "linear" or asset in spot]
-
-    async def _each_due(self, schedule: str, fetch: PartFetch) -> int:
-        """Run ``fetch`` for every part whose next point is due, storing each as it comes; one
-        asset's failure does not keep the others from being stored, and is raised at the end."""
+    async def _each_asset(self, fetch: AssetFetch) -> int:
+        """Run ``fetch`` for every listing, storing each asset's samples as they come; one asset's
+        failure does not keep the others from being stored, and is raised at the end."""
         if not self.listings:
             raise NotListed("bybit lists none of the watched assets")
         stored = 0
         failure: Exception | None = None
-        for part in self.cadences[schedule].due():
+        for listing in self.listings.values():
             try:
-                stored += self.emit(await fetch(part))
+                stored += self.emit(await fetch(listing))
             except FetchError as exc:
                 failure = failure or exc
         if failure is not None:
@@ -167,19 +145,13 @@ class BybitVenue(Venue):
     # -- polling ---------------------------------------------------------------------------
 
     def poll_jobs(self, poll_s: Mapping[str, float]) -> list[Job]:
-        # The history intervals only bound how long a due-driven job goes without looking at the
-        # clock again (and its retry backoff): they cost no requests.
         history_s = poll_s["history"]
-        history = [
-            ("openInterest", OI_SERIES, history_s, STAT_PERIOD_MS, self.fetch_open_interest),
-            ("accountRatio", RATIO_SERIES, history_s, STAT_PERIOD_MS, self.fetch_account_ratio),
-            ("fundingHistory", FUNDING_SERIES, poll_s["funding_history"], 8 * HOUR, self.fetch_funding_history),
-            ("kline", "kline", history_s, HOUR, self.fetch_klines),
-        ]
         return [
             Job(self.name, "tickers", poll_s["tickers"], self.fetch_tickers),
-            *(self.cadences[schedule].job(self.name, endpoint, interval, fetch, period_ms)
-              for endpoint, schedule, interval, period_ms, fetch in history),
+            Job(self.name, "openInterest", history_s, self.fetch_open_interest),
+            Job(self.name, "accountRatio", history_s, self.fetch_account_ratio),
+            Job(self.name, "fundingHistory", poll_s["funding_history"], self.fetch_funding_history),
+            Job(self.name, "kline", history_s, self.fetch_klines),
         ]
 
     async def fetch_tickers(self) -> int:
@@ -192,8 +164,7 @@ class BybitVenue(Venue):
         return self.emit(samples)
 
     async def fetch_open_interest(self) -> int:
-        async def latest(part: Part) -> list[Sample]:
-            listing = self.listings[part.asset]
+        async def latest(listing: Listing) -> list[Sample]:
             payload = await self._get("publicGetV5MarketOpenInterest", "open-interest", {
                 "category": "linear", "symbol": listing.venue_id, "intervalTime": STAT_PERIOD,
                 "limit": self._rows_to_join(listing, OI_SERIES, STAT_PERIOD_MS, LATEST_STAT_ROWS, OPEN_INTEREST_ROWS),
@@ -203,22 +174,20 @@ class BybitVenue(Venue):
             samples = parse.parse_open_interest(payload, listing.asset, None if mark is None else (lambda _ts: mark))
             return self._polled(listing, OI_SERIES, samples, STAT_PERIOD_MS)
 
-        return await self._each_due(OI_SERIES, latest)
+        return await self._each_asset(latest)
 
     async def fetch_account_ratio(self) -> int:
-        async def latest(part: Part) -> list[Sample]:
-            listing = self.listings[part.asset]
+        async def latest(listing: Listing) -> list[Sample]:
             payload = await self._get("publicGetV5MarketAccountRatio", "account-ratio", {
                 "category": "linear", "symbol": listing.venue_id, "period": STAT_PERIOD,
                 "limit": self._rows_to_join(listing, RATIO_SERIES, STAT_PERIOD_MS, LATEST_STAT_ROWS, ACCOUNT_RATIO_ROWS),
             })
             return self._polled(listing, RATIO_SERIES, parse.parse_account_ratio(payload, listing.asset), STAT_PERIOD_MS)
 
-        return await self._each_due(RATIO_SERIES, latest)
+        return await self._each_asset(latest)
 
     async def fetch_funding_history(self) -> int:
-        async def latest(part: Part) -> list[Sample]:
-            listing = self.listings[part.asset]
+        async def latest(listing: Listing) -> list[Sample]:
             step_ms = int(self._hours(listing) * HOUR)
             payload = await self._get("publicGetV5MarketFundingHistory", "funding/history", {
                 "category": "linear", "symbol": listing.venue_id,
@@ -227,23 +196,24 @@ class BybitVenue(Venue):
             samples = parse.parse_funding_history(payload, listing.asset, self._hours(listing))
             return self._polled(listing, FUNDING_SERIES, samples, step_ms)
 
-        return await self._each_due(FUNDING_SERIES, latest)
+        return await self._each_asset(latest)
 
     async def fetch_klines(self) -> int:
-        """The last closed hours of the due perp and spot candles."""
         spot = await self._spot_pairs()
 
-        async def recent(part: Part) -> list[Sample]:
-            listing = self.listings[part.asset]
-            if part.series == kline_series("spot"):
-                category, symbol, metric = "spot", spot[part.asset], "spot_volume_usd"
-            else:
-                category, symbol, metric = "linear", listing.venue_id, "perp_volume_usd"
-            rows = self._rows_to_join(listing, part.series, HOUR, LATEST_KLINE_ROWS, KLINE_ROWS)
+        async def recent(listing: Listing, category: str, symbol: str, metric: str) -> list[Sample]:
+            series = kline_series(category)
+            rows = self._rows_to_join(listing, series, HOUR, LATEST_KLINE_ROWS, KLINE_ROWS)
             payload = await self._kline_page(category, symbol, {"limit": rows})
-            return self._polled(listing, part.series, parse.parse_klines(payload, listing.asset, metric), HOUR)
+            return self._polled(listing, series, parse.parse_klines(payload, listing.asset, metric), HOUR)
 
-        return await self._each_due("kline", recent)
+        async def latest(listing: Listing) -> list[Sample]:
+            samples = await recent(listing, "linear", listing.venue_id, "perp_volume_usd")
+            if listing.asset in spot:
+                samples += await recent(listing, "spot", spot[listing.asset], "spot_volume_usd")
+            return samples
+
+        return await self._each_asset(latest)
 
     async def _kline_page(self, category: str, symbol: str, extra: dict[str, Any]) -> Any:
         return await self._get("publicGetV5MarketKline", "kline",

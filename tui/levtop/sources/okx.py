@@ -7,10 +7,6 @@ open interest (``/public/open-interest?instType=SWAP``) and mark prices
 Liquidations stream on the public ``liquidation-orders`` channel (all swaps in one
 subscription, filtered to the watched listings).
 
-History is polled when its next point is due on OKX's clock (sources/cadence.py): the 5-minute
-statistics just after each 5 minutes, candles after each hour, funding after each settlement;
-only the instruments whose next point is due are asked.
-
 Raw endpoints go through ccxt's implicit API (its rate limiter, error mapping and URL
 pointing); the pure parsers in ``okx_parse`` turn the bodies into samples.
 """
@@ -25,7 +21,6 @@ from typing import Any, Awaitable, Callable, Mapping
 from levtop.config import DEFAULT_POLL_S
 from levtop.model import HOUR, MINUTE, Sample
 from levtop.sources import okx_parse as parse
-from levtop.sources.cadence import Cadence, Part
 from levtop.sources.errors import FetchError, MalformedPayload, NotListed
 from levtop.sources.scheduler import Job
 from levtop.sources.venue import Listing, NewestLookup, Venue, history_windows
@@ -75,7 +70,6 @@ PERP_CANDLES = History("candles", "public_get_market_history_candles", "history-
 SPOT_CANDLES = History("spotCandles", "public_get_market_history_candles", "history-candles",
                        HISTORY_CANDLES_LIMIT, "before_after", offset_ms=HOUR)
 RECENT_CANDLES_METHOD = "public_get_market_candles"
-HISTORIES = (OI_HISTORY, LS_RATIO, TOP_LS_RATIO, FUNDING_HISTORY, PERP_CANDLES, SPOT_CANDLES)
 
 # The metrics each history series stores (its backfill starts after the oldest newest of them).
 SERIES_METRICS = {
@@ -117,7 +111,6 @@ class OkxVenue(Venue):
         self.mark_prices: dict[str, float] = {}
         self.top_traders_served = True
         self.spot_unlisted: set[str] = set()
-        self.cadences = {h.name: self._cadence(h) for h in HISTORIES}
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -135,7 +128,6 @@ class OkxVenue(Venue):
             newest = max(sample.ts for sample in samples)
             if self.server_time_ms is None or newest > self.server_time_ms:
                 self.server_time_ms = newest
-                self.clock.observe(newest)
 
     def _store(self, samples: list[Sample]) -> int:
         self._saw(samples)
@@ -195,18 +187,9 @@ class OkxVenue(Venue):
             return STAT_MS
         return HOUR
 
-    def _cadence(self, history: History) -> Cadence:
-        def parts() -> list[Part]:
-            return [Part(listing.asset, history.name, self._step_ms(history, listing))
-                    for listing in self._listings_for(history)]
-
-        return Cadence(self.clock, self.cursors, parts)
-
     async def _poll_recent(self, history: History, rows: int, method: str | None = None) -> int:
-        """The latest rows of one history series, for the instruments whose next point is due."""
         stored = 0
-        for part in self.cadences[history.name].due():
-            listing = self.listings[part.asset]
+        for listing in self._listings_for(history):
             step_ms = self._step_ms(history, listing)
             # Enough rows to reach back to the cursor: a poll after a pause still joins on.
             limit = self.cursors.rows_to_join(listing.asset, history.name, self.server_time_ms or 0, step_ms,
@@ -269,27 +252,20 @@ class OkxVenue(Venue):
             return float(poll_s.get(key, DEFAULT_POLL_S[key]))
 
         tickers, history, funding = every("tickers"), every("history"), every("funding_history")
-        batches: list[tuple[str, Callable[[], Awaitable[int]]]] = [
-            ("fundingRate", self.fetch_funding_rates),
-            ("markPrice", self.fetch_mark_prices),
+        jobs: list[tuple[str, float, Callable[[], Awaitable[int]]]] = [
+            ("fundingRate", tickers, self.fetch_funding_rates),
+            ("markPrice", tickers, self.fetch_mark_prices),
             # OKX's OI batch covers every swap in one call: no per-symbol open_interest job.
-            ("openInterest", self.fetch_open_interest),
+            ("openInterest", tickers, self.fetch_open_interest),
+            (OI_HISTORY.name, history, self.fetch_oi_history),
+            (LS_RATIO.name, history, self.fetch_long_short),
+            (TOP_LS_RATIO.name, history, self.fetch_top_long_short),
+            (FUNDING_HISTORY.name, funding, self.fetch_funding_history),
+            # Hourly candles: polled on the history interval, so a closed hour shows within 5 min.
+            (PERP_CANDLES.name, history, self.fetch_perp_candles),
+            (SPOT_CANDLES.name, history, self.fetch_spot_candles),
         ]
-        # Due-driven: the intervals only bound how long a job goes without looking at the clock
-        # again (and its retry backoff); they cost no requests.
-        histories: list[tuple[History, float, int, Callable[[], Awaitable[int]]]] = [
-            (OI_HISTORY, history, STAT_MS, self.fetch_oi_history),
-            (LS_RATIO, history, STAT_MS, self.fetch_long_short),
-            (TOP_LS_RATIO, history, STAT_MS, self.fetch_top_long_short),
-            (FUNDING_HISTORY, funding, 8 * HOUR, self.fetch_funding_history),
-            (PERP_CANDLES, history, HOUR, self.fetch_perp_candles),
-            (SPOT_CANDLES, history, HOUR, self.fetch_spot_candles),
-        ]
-        return [
-            *(Job(self.name, endpoint, tickers, fetch) for endpoint, fetch in batches),
-            *(self.cadences[h.name].job(self.name, h.name, interval, fetch, period_ms)
-              for h, interval, period_ms, fetch in histories),
-        ]
+        return [Job(self.name, endpoint, interval, fetch) for endpoint, interval, fetch in jobs]
 
     # -- backfill --------------------------------------------------------------------------------
 
@@ -347,8 +323,9 @@ class OkxVenue(Venue):
 
     async def backfill(self, newest: NewestLookup, now_ms: int, window_ms: int) -> int:
         stored = 0
+        series = [OI_HISTORY, LS_RATIO, TOP_LS_RATIO, FUNDING_HISTORY, PERP_CANDLES, SPOT_CANDLES]
         for listing in self.listings.values():
-            for history in HISTORIES:
+            for history in series:
                 if history is TOP_LS_RATIO and not self.top_traders_served:
                     continue
                 if not any(self.wants(metric) for metric in SERIES_METRICS[history.name]):

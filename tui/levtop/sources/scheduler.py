@@ -1,11 +1,10 @@
 """Polling that never overlaps, backs off on errors and honours bans.
 
-Each (source, endpoint) is one ``Job`` run by one loop: fetch, store, sleep the interval (or, for
-a history series, until its next point is due: sources/cadence.py), again. A fetch never starts
-while the previous one of the same job runs. Errors back off exponentially with jitter; a
-429/418 bans the whole source (every job of that venue waits) for its Retry-After, so no request
-reaches a venue during its ban. One venue's trouble never blocks another: each job has its own
-loop and each venue its own gate.
+Each (source, endpoint) is one ``Job`` run by one loop: fetch, store, sleep the interval, again.
+A fetch never starts while the previous one of the same job runs. Errors back off
+exponentially with jitter; a 429/418 bans the whole source (every job of that venue waits) for
+its Retry-After, so no request reaches a venue during its ban. One venue's trouble never blocks
+another: each job has its own loop and each venue its own gate.
 """
 
 from __future__ import annotations
@@ -31,13 +30,6 @@ class Job:
     fetch: Callable[[], Awaitable[int]]
     """Fetch, store, and return how many samples were stored."""
     timeout_s: float = 30.0
-    due_in: Callable[[], float | None] | None = None
-    """For a history series: seconds until its next point is due (<= 0: now), None while that
-    is not known. Such a job fetches when a point is due rather than every ``interval_s``, and
-    checks again at least every ``interval_s`` (the venue's clock may have moved meanwhile)."""
-    period_s: float | None = None
-    """How often a due-driven job's data changes (5 minutes, an hour, 8 hours): health expects
-    a success that often rather than every ``interval_s``."""
 
 
 class SourceGate:
@@ -90,10 +82,7 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
     # Capped at the interval: after a fault clears, the next try is at most one interval away.
     # Bans (429/418) wait their Retry-After regardless.
     backoff = backoff or Backoff(base=min(5.0, job.interval_s), cap=job.interval_s)
-    health.register(job.source, job.endpoint, max(job.interval_s, job.period_s or 0.0))
-    if job.due_in is not None:
-        # Just after a backfill the next point of a history series may be minutes away.
-        await _until_due(job, wake)
+    health.register(job.source, job.endpoint, job.interval_s)
     while True:
         await gate.wait()
         try:
@@ -126,27 +115,14 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
                 raise
             except Exception as exc:  # noqa: BLE001 - a failed gap fill is retried at the next recovery
                 health.failed(job.source, job.endpoint, f"gap backfill: {classify(exc).message}")
-        if job.due_in is None or job.due_in() is None:
-            await _sleep(job.interval_s, wake)
-        else:
-            await _until_due(job, wake)
+        await _sleep(job.interval_s, wake)
 
 
-async def _until_due(job: Job, wake: asyncio.Event | None) -> None:
-    """Wait until the job's next point is due, looking again every ``interval_s`` at most; a
-    wake ('refresh now') ends the wait."""
-    while (left := job.due_in()) is not None and left > 0:
-        if await _sleep(min(left, job.interval_s), wake):
-            return
-
-
-async def _sleep(seconds: float, wake: asyncio.Event | None) -> bool:
-    """Sleep ``seconds``; True when ``wake`` cut it short."""
+async def _sleep(seconds: float, wake: asyncio.Event | None) -> None:
     if wake is None:
         await asyncio.sleep(seconds)
-        return False
+        return
     try:
         await asyncio.wait_for(wake.wait(), timeout=seconds)
     except asyncio.TimeoutError:
-        return False
-    return True
+        pass

@@ -20,7 +20,6 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from levtop.model import DAY, HOUR, MINUTE, Sample
-from levtop.sources.cadence import VenueClock
 from levtop.sources.cursor import HistoryCursors
 from levtop.sources.errors import FetchError, classify
 from levtop.sources.health import HealthBoard
@@ -138,8 +137,6 @@ class Venue:
         self.backfill_only: frozenset[str] | None = None
         """When set, backfills fetch only the history of these metrics (a quick snapshot)."""
         self.cursors = HistoryCursors()
-        self.clock = VenueClock()
-        """The venue's time between payloads (subclasses feed it), for polls due at bucket closes."""
         self.stream_keepalive_s = STREAM_KEEPALIVE_S
         self._seen = RecentKeys()
 
