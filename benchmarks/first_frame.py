@@ -4,7 +4,8 @@ Each run starts the command in a fresh tmux session (120x40) of a private tmux s
 the pane's text until the complete screen is there: for levtop every panel's title, the
 watchlist, the status bar's DEMO badge and the footer's keys; for the baseline, a minimal Textual
 app showing one Static (benchmarks/minimal_app.py), its text. Runs of the two alternate, so load
-on the machine hits both alike. The figure is the ratio of the medians.
+on the machine hits both alike. The figure is the ratio of the medians; the CPU time each process
+had used by then is reported too (a diagnostic: it moves less with the machine's load).
 
 Bytecode caches are on (a user's second start), whatever PYTHONDONTWRITEBYTECODE says; the
 unmeasured first run of each writes them and warms the page cache.
@@ -37,8 +38,9 @@ MINIMAL_MARKERS = ("MINIMAL READY",)
 
 
 def time_to_screen(server: TmuxServer, name: str, command: list[str], markers: tuple[str, ...],
-                   width: int, height: int) -> float:
-    """Seconds from starting ``command`` until every marker is on the pane at once."""
+                   width: int, height: int) -> tuple[float, float]:
+    """Seconds from starting ``command`` until every marker is on the pane at once, and the CPU
+    seconds the process had used by then (less sensitive to the machine's load)."""
     start = time.perf_counter()
     server.start(name, command, width, height)
     pid = server.pid(name)
@@ -47,12 +49,18 @@ def time_to_screen(server: TmuxServer, name: str, command: list[str], markers: t
             elapsed = time.perf_counter() - start
             screen = server.screen(name)
             if all(marker in screen for marker in markers):
-                return elapsed
+                return elapsed, cpu_seconds(pid)
             if elapsed > TIMEOUT_S or server.dead(name):
                 raise RuntimeError(f"{name}: no complete screen after {elapsed:.1f} s:\n{screen}")
             time.sleep(POLL_S)
     finally:
         stop(server, name, pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(server: TmuxServer, name: str, pid: int) -> None:
@@ -78,16 +86,20 @@ def main() -> int:
         "levtop": (levtop_command("--demo"), LEVTOP_MARKERS),
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     with TmuxServer() as server:
         # One unmeasured run each first: the page cache then holds every module for both.
         for run in range(args.runs + 1):
             for name, (command, markers) in commands.items():
-                seconds = time_to_screen(server, f"{name}-{run}", command, markers, args.width, args.height)
+                seconds, cpu_s = time_to_screen(server, f"{name}-{run}", command, markers, args.width, args.height)
                 if run:
                     times[name].append(seconds)
-                print(f"{name} run {run}: {seconds * 1000:.0f} ms{'' if run else ' (warm-up)'}", file=sys.stderr)
+                    cpu[name].append(cpu_s)
+                print(f"{name} run {run}: {seconds * 1000:.0f} ms, {cpu_s * 1000:.0f} ms CPU"
+                      f"{'' if run else ' (warm-up)'}", file=sys.stderr)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     ratio = medians["levtop"] / medians["minimal"]
     print(json.dumps({
         "name": "first_frame",
@@ -99,6 +111,9 @@ def main() -> int:
         "minimal_median_ms": round(medians["minimal"] * 1000),
         "levtop_runs_ms": [round(t * 1000) for t in times["levtop"]],
         "minimal_runs_ms": [round(t * 1000) for t in times["minimal"]],
+        "cpu_ratio": round(cpu_medians["levtop"] / cpu_medians["minimal"], 2),
+        "levtop_cpu_median_ms": round(cpu_medians["levtop"] * 1000),
+        "minimal_cpu_median_ms": round(cpu_medians["minimal"] * 1000),
         "terminal": f"{args.width}x{args.height}",
         "command": "levtop --demo",
         "load_average_1m": round(os.getloadavg()[0], 2),
