@@ -1070,7 +1070,7 @@ class _DayTotals:
 def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_days: int,
                             multiple: float) -> np.ndarray:
     """Each hour's daily baseline (``_baseline`` with daily buckets), or NaN for the hours in
-    which no check can reach ``multiple`` times it.
+    which no check can reach ``multiple`` times it (as for the hours without a baseline).
 
     Every check within hour H sums a day inside (H - 1d, H + 1h), and with no negative amounts
     that total bounds them all; the baseline, a median of daily totals, is at least their
@@ -1081,17 +1081,22 @@ def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_da
     day_totals = _DayTotals(events, hours, days)
     have = day_totals.have
     hot = have >= min_days
-    if not (events.values < 0).any():
+    bounded = not (events.values < 0).any()
+    if bounded:
+        bound = events.window_sum(hours - DAY, hours + HOUR - 1)
         lowest = day_totals.lowest()
         with np.errstate(all="ignore"):
-            reachable = _ge(events.window_sum(hours - DAY, hours + HOUR - 1) / lowest, multiple)
-        hot &= reachable | ~(lowest > 0)
+            hot &= _ge(bound / lowest, multiple) | ~(lowest > 0)
     base = np.full(hours.size, np.nan)
     picked = np.flatnonzero(hot)
     if picked.size:
         covered = np.arange(1, days + 1)[None, :] <= have[picked, None]
         median, mean = _row_median_and_mean(np.where(covered, day_totals.buckets(picked), np.nan), have[picked])
         base[picked] = _typical(median, mean, have[picked], min_days)
+        if bounded:
+            # The same bound over the baseline itself rules out most of the rest.
+            with np.errstate(all="ignore"):
+                base[picked[~_ge(bound[picked] / base[picked], multiple)]] = np.nan
     return base
 
 
