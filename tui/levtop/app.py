@@ -57,6 +57,7 @@ DEMO_BACKFILL_DAYS = 10.0
 and quick enough that the demo's panels fill within seconds."""
 ALERTS_WAIT_S = 120.0
 """Until every source has answered once (at most this long), states are the alerts' baseline."""
+FIRST_FRAME_GRACE_S = 0.1
 VIEW_REFRESH_S = 1.0
 """How often new data reaches the screen, at most: a monitor reads well at once a second, and a
 fast market (or demo) then costs one view and one repaint a second. Keys refresh at once."""
@@ -200,7 +201,9 @@ class LevtopApp(App):
         if not self._watch_data:
             bar.no_sources_text = "recorded data, no live sources"
         self._apply_size(self.size.width, self.size.height)
-        self.call_after_refresh(self._after_first_frame)
+        # Once the first frame is out, the terminal gets a moment to draw it before the panels'
+        # content and the data (imports of a second of CPU) compete with it for the machine.
+        self.call_after_refresh(self.set_timer, FIRST_FRAME_GRACE_S, self._after_first_frame)
         self.set_interval(VIEW_REFRESH_S, self.refresh_view_if_changed)
 
     async def _after_first_frame(self) -> None:
