@@ -45,12 +45,12 @@ class Series:
 
     def between(self, lo: int, hi: int) -> "Series":
         """The observations with ts in [lo, hi)."""
-        a, b = np.searchsorted(self.ts, lo, side="left"), np.searchsorted(self.ts, hi, side="left")
+        a, b = self.ts.searchsorted(lo, side="left"), self.ts.searchsorted(hi, side="left")
         return Series(self.ts[a:b], self.values[a:b])
 
     def asof_index(self, at: np.ndarray) -> np.ndarray:
         """Index of the last observation with ts <= at, or -1."""
-        return np.searchsorted(self.ts, at, side="right") - 1
+        return self.ts.searchsorted(at, side="right") - 1
 
     def asof(self, at: np.ndarray, max_age: int) -> np.ndarray:
         """Value as of each time, NaN where there is none or it is older than ``max_age`` ms."""
@@ -85,7 +85,7 @@ class Series:
 
     def cumulative_at(self, points: np.ndarray) -> np.ndarray:
         """Sum of values with ts <= each point."""
-        return self.cumulative()[np.searchsorted(self.ts, points, side="right")]
+        return self.cumulative()[self.ts.searchsorted(points, side="right")]
 
     def window_sum(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         """Sum of values with ts in (start, end]."""
@@ -111,8 +111,8 @@ class Series:
         return on_lattice[node]
 
     def window_count(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-        hi = np.searchsorted(self.ts, end, side="right")
-        lo = np.searchsorted(self.ts, start, side="right")
+        hi = self.ts.searchsorted(end, side="right")
+        lo = self.ts.searchsorted(start, side="right")
         return hi - lo
 
 
@@ -156,7 +156,7 @@ def merge_additive(parts: list[Series]) -> Series:
     first_of_run = np.empty(ts.size, dtype=bool)
     first_of_run[0] = True
     np.not_equal(ts[1:], ts[:-1], out=first_of_run[1:])
-    start = np.flatnonzero(first_of_run)
+    start = first_of_run.nonzero()[0]
     return Series(ts[start], np.add.reduceat(values, start))
 
 
@@ -169,7 +169,7 @@ def extension_of(old: Series, new: Series) -> tuple[int | None, int | None] | No
         return None, new.first_ts
     if not len(new):
         return None
-    k = int(np.searchsorted(old.ts, new.ts[0], side="left"))
+    k = int(old.ts.searchsorted(new.ts[0], side="left"))
     kept = old.ts.size - k
     if kept == 0 or new.ts.size < kept:
         return None
@@ -206,7 +206,7 @@ def range_means(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lengths = b - a
     means = np.empty(a.size)
     for length in sorted_unique(lengths).tolist():
-        rows = np.flatnonzero(lengths == length)
+        rows = (lengths == length).nonzero()[0]
         per_chunk = max(1, CHUNK_CELLS // length)
         for lo in range(0, rows.size, per_chunk):
             part = rows[lo:lo + per_chunk]

@@ -291,7 +291,7 @@ class NativePoints:
     oldest: np.ndarray
 
     def between(self, lo: int, hi: int) -> "NativePoints":
-        a, b = np.searchsorted(self.ts, lo, side="left"), np.searchsorted(self.ts, hi, side="left")
+        a, b = self.ts.searchsorted(lo, side="left"), self.ts.searchsorted(hi, side="left")
         return NativePoints(self.ts[a:b], self.total[a:b], self.count[a:b], self.oldest[a:b])
 
     @staticmethod
@@ -336,7 +336,7 @@ class Aggregate:
             elif at.size == ts.size and at.size and (at is ts or np.array_equal(at, ts)):
                 values = [s.values for s in members]  # asked at its own times: every value is fresh
             else:
-                idx = np.searchsorted(ts, at, side="right") - 1
+                idx = ts.searchsorted(at, side="right") - 1
                 safe = np.maximum(idx, 0)
                 fresh = (idx >= 0) & (at - ts[safe] <= self.max_age)
                 values = [np.where(fresh, s.values[safe], np.nan) for s in members]
@@ -398,7 +398,7 @@ class Aggregate:
 
     def _times_outside(self, lo: int, hi: int) -> np.ndarray:
         """Every observation time of any venue before ``lo`` or from ``hi`` on."""
-        pieces = [np.concatenate([ts[:np.searchsorted(ts, lo)], ts[np.searchsorted(ts, hi):]])
+        pieces = [np.concatenate([ts[:ts.searchsorted(lo)], ts[ts.searchsorted(hi):]])
                   for ts, _ in self._time_groups()]
         return sorted_unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
 
@@ -409,7 +409,7 @@ class Aggregate:
             if group_ts is ts:
                 seen = ts
             elif group_ts.size:
-                idx = np.searchsorted(group_ts, ts, side="right") - 1
+                idx = group_ts.searchsorted(ts, side="right") - 1
                 seen = np.where(idx >= 0, group_ts[np.maximum(idx, 0)], _FAR_PAST)
             else:
                 seen = np.full(ts.shape, _FAR_PAST)
@@ -441,7 +441,7 @@ class Aggregate:
     def comparable_between(self, lo: int, hi: int, venue_count: int) -> np.ndarray:
         """Comparable totals with ts in [lo, hi]."""
         ts, total = self.comparable(venue_count)
-        return total[np.searchsorted(ts, lo, side="left"):np.searchsorted(ts, hi, side="right")]
+        return total[ts.searchsorted(lo, side="left"):ts.searchsorted(hi, side="right")]
 
     def first_ts(self) -> int | None:
         firsts = [s.first_ts for s in self.venues.values() if len(s)]
@@ -476,9 +476,9 @@ def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarra
     high, low, mean = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     for c in sorted_unique(ref_count[ref_count > 0]).tolist():
         points_ts, points = agg.comparable(c)
-        rows = np.flatnonzero(ref_count == c)
-        a = np.searchsorted(points_ts, at[rows] - window, side="left")
-        b = np.searchsorted(points_ts, at[rows], side="right")
+        rows = (ref_count == c).nonzero()[0]
+        a = points_ts.searchsorted(at[rows] - window, side="left")
+        b = points_ts.searchsorted(at[rows], side="right")
         size[rows] = b - a
         filled = b > a
         rows, a, b = rows[filled], a[filled], b[filled]
@@ -800,8 +800,9 @@ def _row_median_and_mean(masked: np.ndarray, have: np.ndarray) -> tuple[np.ndarr
     """
     ordered = np.sort(masked, axis=1)
     rows = np.arange(masked.shape[0])
-    lo = np.clip((have - 1) // 2, 0, masked.shape[1] - 1)
-    hi = np.clip(have // 2, 0, masked.shape[1] - 1)
+    last = masked.shape[1] - 1
+    lo = np.minimum(np.maximum((have - 1) // 2, 0), last)
+    hi = np.minimum(np.maximum(have // 2, 0), last)
     median = (ordered[rows, lo] + ordered[rows, hi]) / 2.0
     total = np.where(np.isnan(masked), 0.0, masked).sum(axis=1)
     with np.errstate(all="ignore"):
@@ -839,7 +840,7 @@ def _covered_buckets(at: np.ndarray, bucket: int, buckets: int, coverage: int | 
     liquidation recorded): bucket k (1-based) ends at t - k * bucket, so they are the first ones."""
     if coverage is None:
         return np.zeros(at.size, dtype=np.int64)
-    return np.clip((at - coverage) // bucket, 0, buckets)
+    return np.minimum(np.maximum((at - coverage) // bucket, 0), buckets)
 
 
 def _blockwise_median_and_mean(events: Series, at: np.ndarray, bucket: int, buckets: int,
@@ -887,7 +888,7 @@ def _sliding_median_and_mean(events: Series, at: np.ndarray, bucket: int, bucket
             median[i] = (window[(n - 1) // 2] + window[n // 2]) / 2.0
     # The mean is only read where the median is not positive: sum those rows as the matrix does.
     mean = np.full(at.size, np.nan)
-    rows = np.flatnonzero((have > 0) & ~(median > 0))
+    rows = ((have > 0) & ~(median > 0)).nonzero()[0]
     if rows.size:
         k = np.arange(1, buckets + 1)
         row_totals = np.where(k[None, :] <= have[rows, None], totals[ends[rows, None] - k[None, :]], 0.0)
@@ -989,8 +990,8 @@ def _may_fall(agg: Aggregate, rows: np.ndarray | None, window: int, drop: float)
     ts, total, count = agg.native() if rows is None else (native_ts[rows], native_total[rows], native_count[rows])
     starts = np.arange(0, ts.size, _BLOCK)
     lasts = np.minimum(starts + _BLOCK, ts.size) - 1
-    first_then = np.searchsorted(native_ts, ts[starts] - window, side="right") - 1
-    last_then = np.searchsorted(native_ts, ts[lasts] - window, side="right") - 1
+    first_then = native_ts.searchsorted(ts[starts] - window, side="right") - 1
+    last_then = native_ts.searchsorted(ts[lasts] - window, side="right") - 1
     everyone_now = np.logical_and.reduceat(count == len(agg.venues), starts)
     oldest = agg.points().oldest[np.maximum(first_then, 0)]
     everyone_then = (first_then >= 0) & (ts[lasts] - window - oldest <= agg.max_age)
@@ -1016,10 +1017,10 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
     drops = ((24 * HOUR, th.flush_oi_drop_24h), (72 * HOUR, th.flush_oi_drop_72h))
 
     def fires(ts: np.ndarray) -> np.ndarray:
-        rows = None if ts is native_ts else np.searchsorted(native_ts, ts)
+        rows = None if ts is native_ts else native_ts.searchsorted(ts)
         hit = np.zeros(ts.size, dtype=bool)
         for window, drop in drops:
-            maybe = np.flatnonzero(_may_fall(agg, rows, window, drop) & ~hit)
+            maybe = (_may_fall(agg, rows, window, drop) & ~hit).nonzero()[0]
             if maybe.size:
                 (change,) = agg.changes(ts[maybe], (window,))
                 hit[maybe] = _le(change, -drop) & ~np.isnan(change)
@@ -1056,7 +1057,7 @@ class _DayTotals:
         for level in range(int(levels.max(initial=0)) + 1):
             if level:
                 runs = np.minimum(runs[:-2 ** (level - 1)], runs[2 ** (level - 1):])
-            picked = np.flatnonzero((self.have > 0) & (levels == level))
+            picked = ((self.have > 0) & (levels == level)).nonzero()[0]
             top, column = self.row[picked] - self.have[picked], self.column[picked]
             lowest[picked] = np.minimum(runs[top, column], runs[self.row[picked] - 2 ** level, column])
         return lowest
@@ -1088,7 +1089,7 @@ def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_da
         with np.errstate(all="ignore"):
             hot &= _ge(bound / lowest, multiple) | ~(lowest > 0)
     base = np.full(hours.size, np.nan)
-    picked = np.flatnonzero(hot)
+    picked = hot.nonzero()[0]
     if picked.size:
         covered = np.arange(1, days + 1)[None, :] <= have[picked, None]
         median, mean = _row_median_and_mean(np.where(covered, day_totals.buckets(picked), np.nan), have[picked])
@@ -1160,7 +1161,7 @@ def _describe_at(inp: AssetInputs, start: FlushStart, ends: np.ndarray, th: Thre
     agg = _aggregate(inp, _oi_metric(inp), int(th.fresh_oi_h * HOUR))
     ts, total, count = agg.native()
     unknown = Flush(start.start, start.trigger, None, None, None, None)
-    idx = np.searchsorted(ts, start.start, side="right") - 1
+    idx = ts.searchsorted(start.start, side="right") - 1
     if idx < 0 or np.isnan(total[idx]):
         return [unknown] * ends.size
     ref = int(count[idx])
@@ -1169,14 +1170,14 @@ def _describe_at(inp: AssetInputs, start: FlushStart, ends: np.ndarray, th: Thre
         return [unknown] * ends.size
     peak = float(peak_points.max())
     points_ts, points = agg.comparable(ref)
-    since = np.searchsorted(points_ts, start.start, side="left")
+    since = points_ts.searchsorted(start.start, side="left")
     points_ts, points = points_ts[since:], points[since:]
     lowest = np.minimum.accumulate(points)
     new_low = np.ones(points.size, dtype=bool)
     new_low[1:] = points[1:] < lowest[:-1]
     lowest_at = np.maximum.accumulate(np.where(new_low, np.arange(points.size), 0))  # first reached
     flushes = []
-    for j in (np.searchsorted(points_ts, ends, side="right") - 1).tolist():
+    for j in (points_ts.searchsorted(ends, side="right") - 1).tolist():
         if j < 0:
             flushes.append(unknown)
             continue
@@ -1234,7 +1235,7 @@ def _recent_flushes(inp: AssetInputs, times: np.ndarray, starts: list[FlushStart
     start_ts = np.array([s.start for s in starts] or [0], dtype=np.int64)
     recent = (latest >= 0) & (times - start_ts[np.maximum(latest, 0)] < th.phase_trap_days * DAY)
     for k in sorted_unique(latest[recent]).tolist():
-        rows = np.flatnonzero(recent & (latest == k))
+        rows = (recent & (latest == k)).nonzero()[0]
         for row, flush in zip(rows.tolist(), _describe_at(inp, starts[k], times[rows], th)):
             flushes[row] = flush
     return flushes
@@ -1247,7 +1248,7 @@ def evaluate_inputs(inp: AssetInputs, at: Iterable[int], thresholds: Thresholds 
         return []
     per_signal = [SIGNAL_FUNCTIONS[name](inp, times, th) for name in SIGNAL_NAMES]
     starts = flush_starts(inp, th, until=int(times.max()))
-    latest = np.searchsorted(np.array([s.start for s in starts], dtype=np.int64), times, side="right") - 1
+    latest = np.array([s.start for s in starts], dtype=np.int64).searchsorted(times, side="right") - 1
     flushes = _recent_flushes(inp, times, starts, latest, th)
     verdicts = []
     for t, k, flush, signals in zip(times.tolist(), latest.tolist(), flushes, zip(*per_signal)):
