@@ -40,6 +40,19 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(signum)
 
 
+async def make_pipeline(config, store, o, on_samples=None) -> Pipeline:
+    """The pipeline of a headless command (``o``: its options with assets, sim_url,
+    backfill_days, rate_limit and time_scale), polling at the simulator's speed when pointed
+    at one."""
+    from levtop.pipeline import sim_speed
+
+    speed = o.time_scale
+    if speed is None:
+        speed = await sim_speed(o.sim_url) if o.sim_url else 1.0
+    return Pipeline(config, store, assets=o.assets, sim_url=o.sim_url, backfill_days=o.backfill_days,
+                    on_samples=on_samples, rate_limit=o.rate_limit, time_scale=speed)
+
+
 def start_sources(pipeline: Pipeline) -> list[asyncio.Task]:
     """Every source's supervisor as a task; one that ends by an exception is logged."""
     tasks = [asyncio.create_task(r.run(), name=f"levtop-{r.name}") for r in pipeline.runnables()]

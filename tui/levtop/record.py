@@ -20,11 +20,11 @@ import polars as pl
 from levtop import fmt
 from levtop.config import Config
 from levtop.headless import (
-    health_text, say, start_sources, stop_on_signals, stop_sources, utc_now_text, wait_or_stop,
+    health_text, make_pipeline, say, start_sources, stop_on_signals, stop_sources, utc_now_text, wait_or_stop,
 )
 from levtop.model import COLUMNS, DAY, Sample, samples_frame
 from levtop.partitions import PartWriter, Target, dedupe_last
-from levtop.pipeline import Pipeline, sim_speed
+from levtop.pipeline import Pipeline
 from levtop.store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -266,12 +266,7 @@ class Recorder:
     async def run(self, stop: asyncio.Event | None = None) -> int:
         stop = stop or asyncio.Event()
         o = self.o
-        speed = o.time_scale
-        if speed is None:
-            speed = await sim_speed(o.sim_url) if o.sim_url else 1.0
-        self.pipeline = Pipeline(self.config, self.store, assets=o.assets, sim_url=o.sim_url,
-                                 backfill_days=o.backfill_days, on_samples=self.on_samples,
-                                 rate_limit=o.rate_limit, time_scale=speed)
+        self.pipeline = await make_pipeline(self.config, self.store, o, self.on_samples)
         say(self.start_line())
         started = time.monotonic()
         tasks = start_sources(self.pipeline)

@@ -35,10 +35,10 @@ from typing import Any, Callable, Mapping, Sequence, TextIO
 
 from levtop.config import Config
 from levtop.headless import (
-    first_round_done, health_json, say, start_sources, stop_on_signals, stop_sources, wait_or_stop,
+    first_round_done, health_json, make_pipeline, say, start_sources, stop_on_signals, stop_sources, wait_or_stop,
 )
 from levtop.model import DAY
-from levtop.pipeline import Pipeline, sim_speed
+from levtop.pipeline import Pipeline
 from levtop.redact import redact
 from levtop.series import Series
 from levtop.signals import (
@@ -223,11 +223,7 @@ class Watcher:
     async def run(self, stop: asyncio.Event | None = None) -> int:
         stop = stop or asyncio.Event()
         o = self.o
-        speed = o.time_scale
-        if speed is None:
-            speed = await sim_speed(o.sim_url) if o.sim_url else 1.0
-        self.pipeline = Pipeline(self.config, self.store, assets=o.assets, sim_url=o.sim_url,
-                                 backfill_days=o.backfill_days, rate_limit=o.rate_limit, time_scale=speed)
+        self.pipeline = await make_pipeline(self.config, self.store, o)
         started = self._clock()
         tasks = start_sources(self.pipeline)
         try:
