@@ -388,6 +388,41 @@ async def test_liquidations_arrive_with_sides_and_notionals_of_the_model():
         assert venue.server_time_ms == last
 
 
+def _liquidation_frame(*entries: tuple[str, int, str, str, str]) -> dict:
+    return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [
+        {"instId": inst_id, "instType": "SWAP", "details": [{"ts": str(ts), "side": side, "sz": sz, "bkPx": px}]}
+        for inst_id, ts, side, sz, px in entries]}
+
+
+class _Client:
+    def resolve(self, result: Any, message_hash: str) -> None:
+        pass
+
+
+async def test_every_frame_between_two_reads_is_kept_once_and_replays_add_nothing():
+    async with okx_in_sim(speed=1200.0) as (sim, venue, stored, _):
+        await asyncio.wait_for(venue.watch_once(), 20)  # the stream is up and its frames captured
+        t = 1_600_000_000_000
+        first = _liquidation_frame(("BTC-USDT-SWAP", t, "sell", "3", "50000"), ("XRP-USDT-SWAP", t, "sell", "1", "1"))
+        second = _liquidation_frame(("ETH-USDT-SWAP", t + 1, "buy", "2", "3000"),
+                                    ("BTC-USDT-SWAP", t, "sell", "1", "50000"))
+        # Several frames arrive while no watch is pending; a reconnect replays the first one.
+        for frame in (first, second, first):
+            venue.exchange.handle_liquidation(_Client(), frame)
+        samples = await asyncio.wait_for(venue.watch_once(), 5)
+        assert_samples([s for s in samples if s.ts < t + 1000], [
+            okx(t, "BTC", "liq_long_usd", (3 + 1) * 0.01 * 50000),  # same ms: added, each once
+            okx(t + 1, "ETH", "liq_short_usd", 2 * 0.1 * 3000),
+        ])
+        bad = _liquidation_frame(("BTC-USDT-SWAP", t + 2, "sell", "x", "50000"),
+                                 ("BTC-USDT-SWAP", t + 3, "buy", "1", "50000"))
+        venue.exchange.handle_liquidation(_Client(), bad)
+        stored.clear()
+        with pytest.raises(MalformedPayload, match="sz"):
+            await asyncio.wait_for(venue.watch_once(), 5)
+        assert [s[:4] for s in stored if s.ts < t + 1000] == [(t + 3, "okx", "BTC", "liq_short_usd")]
+
+
 # ============================================================================ faults
 
 

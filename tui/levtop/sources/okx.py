@@ -13,7 +13,6 @@ pointing); the pure parsers in ``okx_parse`` turn the bodies into samples.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
@@ -111,6 +110,10 @@ class OkxVenue(Venue):
         self.mark_prices: dict[str, float] = {}
         self.top_traders_served = True
         self.spot_unlisted: set[str] = set()
+        self._received: list[Any] = []
+        """liquidation-orders frames taken from the stream, not yet turned into samples."""
+        self._capturing: Any = None
+        """The ccxt instance whose liquidation handler feeds ``_received``."""
 
     # -- listings ------------------------------------------------------------------------------
 
@@ -342,34 +345,40 @@ class OkxVenue(Venue):
     # -- liquidations ----------------------------------------------------------------------------
 
     async def watch_once(self) -> list[Sample]:
-        """The liquidations received since the last call, for the watched swaps.
-
-        ccxt resolves a watch with one entry of a frame and keeps all of them in its cache, so
-        the cache is read, not just the returned entry; each entry is taken once (keyed by its
-        text, so a malformed one is reported once, not on every call) and each event once."""
+        """The liquidations of the watched swaps received since the last call, new ones only."""
         if not self.listings:
             raise NotListed("okx lists none of the watched assets")
         if self.exchange.markets is None:
             await self.exchange.load_markets()
-        symbols = [listing.symbol for listing in self.listings.values()]
-        received = await self.exchange.watch_liquidations_for_symbols(symbols)
-        cached = list(getattr(self.exchange, "liquidations", None) or []) + list(received or [])
-        samples: list[Sample] = []
-        problem: MalformedPayload | None = None
-        for item in cached:
-            entry = item.get("info") if isinstance(item, dict) else item
-            if not self.fresh(("okx-liquidation-entry", json.dumps(entry, sort_keys=True, default=str))):
-                continue
-            try:
-                events = parse.liquidation_events(entry, self.listings.values())
-            except MalformedPayload as exc:
-                problem = exc
-                continue
-            samples.extend(sample for key, sample in events if self.fresh(key))
-        samples = parse.summed_by_time(samples)
+        self._capture_liquidation_frames()
+        if not self._received:
+            await self.exchange.watch_liquidations_for_symbols([listing.symbol for listing in self.listings.values()])
+        frames, self._received = self._received, []
+        events, problem = parse.liquidation_frame_events(frames, self.listings.values())
+        samples = parse.summed_by_time(sample for key, sample in events if self.fresh(key))
         self._saw(samples)
         if problem is not None:
             # The good events of the batch are kept; the stream loop reports the bad one.
             self.emit(samples)
             raise problem
         return samples
+
+    def _capture_liquidation_frames(self) -> None:
+        """Take every ``liquidation-orders`` frame as ccxt receives it, to be parsed here once.
+
+        ccxt resolves a watch with the first entry of a frame and keeps the rest in a bounded
+        cache (1,000), which had to be read whole and compared on every message to find what was
+        new; frames taken here are each parsed once, and none is lost between two watches."""
+        exchange = self.exchange
+        if exchange is self._capturing:
+            return
+
+        def capture(client: Any, message: Any) -> None:
+            self._received.append(message)
+            # Wakes the pending watch, as ccxt's own handler would (it waits on one per symbol).
+            client.resolve(message, "liquidations")
+            for listing in self.listings.values():
+                client.resolve(message, f"liquidations::{listing.symbol}")
+
+        exchange.handle_liquidation = capture
+        self._capturing = exchange

@@ -320,9 +320,13 @@ def liquidation_events(entry: Any, listings: Iterable[Listing]) -> list[tuple[tu
     """(dedupe key, sample) for each detail of one ``liquidation-orders`` data entry of a watched
     swap. ``side`` is the closing order: a SELL closes a liquidated LONG (``liq_long_usd``), a
     BUY a liquidated short. Notional = ``sz`` (contracts) x ctVal x ``bkPx`` (bankruptcy price)."""
+    return _entry_events(entry, _by_inst_id(listings))
+
+
+def _entry_events(entry: Any, by_id: Mapping[str, Listing]) -> list[tuple[tuple, Sample]]:
     endpoint = "liquidation-orders"
     inst_id = _field(entry, "instId", endpoint)
-    listing = _by_inst_id(listings).get(inst_id) if isinstance(inst_id, str) else None
+    listing = by_id.get(inst_id) if isinstance(inst_id, str) else None
     if listing is None:
         return []
     details = _field(entry, "details", endpoint)
@@ -352,6 +356,28 @@ def parse_liquidations(frame: Any, listings: Iterable[Listing]) -> list[Sample]:
     listings = list(listings)
     entries = data_rows(frame, "liquidation-orders")
     return [sample for entry in entries for _, sample in liquidation_events(entry, listings)]
+
+
+def liquidation_frame_events(frames: Iterable[Any], listings: Iterable[Listing]
+                             ) -> tuple[list[tuple[tuple, Sample]], MalformedPayload | None]:
+    """(dedupe key, sample) for every watched liquidation of some ``liquidation-orders`` frames,
+    and the first problem met. A malformed entry (or frame) is skipped whole and reported; the
+    good entries around it are kept, so one bad event never costs the others."""
+    by_id = _by_inst_id(listings)
+    events: list[tuple[tuple, Sample]] = []
+    problem: MalformedPayload | None = None
+    for frame in frames:
+        try:
+            entries = data_rows(frame, "liquidation-orders")
+        except MalformedPayload as exc:
+            problem = problem or exc
+            continue
+        for entry in entries:
+            try:
+                events.extend(_entry_events(entry, by_id))
+            except MalformedPayload as exc:
+                problem = problem or exc
+    return events, problem
 
 
 def summed_by_time(samples: Iterable[Sample]) -> list[Sample]:
