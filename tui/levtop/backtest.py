@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from levtop import fmt
 from levtop.errors import UserError
+from levtop.forward_returns import (
+    DATA_ENDS,
+    ENTRY_PHASES,
+    HORIZONS,
+    Entry,
+    ForwardReport,
+    forward_returns,
+    price_at,
+)
 from levtop.model import ALL_ASSETS, DAY
 from levtop.timeparse import format_duration
 from levtop.signals import (
@@ -38,6 +47,10 @@ class BacktestResult:
     step_ms: int
     verdicts: list[Verdict]
     flushes: list[Flush]
+    forward: ForwardReport | None = None
+    """RESTART and TRAP entries with the price's 7d and 30d forward returns."""
+    step_prices: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """The asset's price as-of each step (NaN where none), for the plot."""
 
 
 def step_times(first: int, last: int, step_ms: int) -> np.ndarray:
@@ -66,12 +79,34 @@ def run_backtest(samples: pl.DataFrame, asset: str, step_ms: int, from_ms: int |
     inputs = inputs_from_frame(samples, asset)
     verdicts = evaluate_inputs(inputs, times, thresholds)
     flushes = [f for f in all_flushes(inputs, int(times[-1]), thresholds) if f.start >= times[0] - 30 * DAY]
-    return BacktestResult(asset, step_ms, verdicts, flushes)
+    prices = inputs.venues("price")
+    # Forward returns look past --to: the price after an entry is in the data even when the
+    # steps stop earlier; only the end of the data itself cuts them short.
+    forward = forward_returns(asset, [v.ts for v in verdicts], [v.phase for v in verdicts], prices,
+                              int(relevant["ts"].max()))
+    return BacktestResult(asset, step_ms, verdicts, flushes, forward, price_at(prices, times))
+
+
+def _forward_json(entry: Entry) -> dict:
+    out: dict = {"price": entry.price}
+    for name, _ in HORIZONS:
+        out[f"return_{name}"] = entry.returns[name]
+    for name, _ in HORIZONS:
+        out[f"missing_{name}"] = entry.missing[name]
+    return out
 
 
 def to_json(result: BacktestResult) -> str:
-    """A JSON array, one object per step, one step per line."""
-    rows = [json.dumps(v.to_json(), allow_nan=False) for v in result.verdicts]
+    """A JSON array, one object per step, one step per line; a RESTART or TRAP entry step also
+    carries ``forward``: its price and 7d/30d forward returns (null with the reason missing)."""
+    entries = {e.ts: e for e in result.forward.entries} if result.forward else {}
+    rows = []
+    for v in result.verdicts:
+        row = v.to_json()
+        entry = entries.get(v.ts)
+        if entry is not None:
+            row["forward"] = _forward_json(entry)
+        rows.append(json.dumps(row, allow_nan=False))
     return "[\n" + ",\n".join(rows) + "\n]" if rows else "[]"
 
 
@@ -195,4 +230,61 @@ def render_summary(result: BacktestResult) -> str:
             )
     else:
         lines.append("  never")
+    return "\n".join(lines)
+
+
+def _price_text(price: float | None) -> str:
+    if price is None:
+        return "n/a"
+    # Small coins trade at fractions of a cent: keep their significant digits.
+    return f"{price:,.2f}" if abs(price) >= 1 else f"{price:.6g}"
+
+
+def _return_text(value: float | None, missing: str | None) -> str:
+    return fmt.pct(value, 1) if value is not None else f"n/a: {missing}"
+
+
+def _stat_text(value: float | None, as_share: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0%}" if as_share else fmt.pct(value, 1)
+
+
+def render_forward(result: BacktestResult) -> str:
+    """The entries into RESTART and TRAP with the price's forward returns, then per phase the
+    count, mean, median and hit rate (share above zero) of the returns that exist."""
+    report = result.forward
+    names = " and ".join(ENTRY_PHASES)
+    if report is None:
+        return f"forward returns after {names} entries: not computed"
+    if report.price_source is None:
+        return (f"forward returns after {names} entries: no {report.asset} price in the dataset "
+                f"({len(report.entries)} entries found)")
+    lines = [f"forward returns after {names} entries ({report.asset} price: {report.price_source}; "
+             f"as-of, at most 1 day old):"]
+    if not report.entries:
+        lines.append(f"  none: no step enters {' or '.join(ENTRY_PHASES)}")
+        return "\n".join(lines)
+    with_time = result.step_ms % DAY != 0
+    time_width = 16 if with_time else len("entry (UTC)")
+    horizon_width = max(len(f"n/a: {DATA_ENDS}"), 9)
+    header = f"  {'entry (UTC)':<{time_width}}  {'phase':<8}  {'price':>14}" + "".join(
+        f"  {'after ' + name:<{horizon_width}}" for name, _ in HORIZONS)
+    lines += [header.rstrip(), "  " + "-" * (len(header.rstrip()) - 2)]
+    times = utc_texts([e.ts for e in report.entries], with_time)
+    for time_text, e in zip(times, report.entries):
+        row = f"  {time_text:<{time_width}}  {e.phase:<8}  {_price_text(e.price):>14}" + "".join(
+            f"  {_return_text(e.returns[name], e.missing[name]):<{horizon_width}}" for name, _ in HORIZONS)
+        lines.append(row.rstrip())
+    lines += ["", "  forward returns per phase (over the entries that have the figure; hit = share above 0):"]
+    header = f"  {'phase':<8}  {'entries':>7}" + "".join(
+        f"  | {name + ' n':>6}  {'mean':>7}  {'median':>7}  {'hit':>4}" for name, _ in HORIZONS)
+    lines += [header, "  " + "-" * (len(header) - 2)]
+    for s in report.summaries:
+        row = f"  {s.phase:<8}  {s.entries:>7}"
+        for name, _ in HORIZONS:
+            h = s.horizons[name]
+            row += (f"  | {h.count:>6}  {_stat_text(h.mean):>7}  {_stat_text(h.median):>7}  "
+                    f"{_stat_text(h.hit_rate, as_share=True):>4}")
+        lines.append(row)
     return "\n".join(lines)

@@ -62,10 +62,12 @@ def _register_config(sub: argparse._SubParsersAction) -> None:
 
 
 def _backtest_handler(args: argparse.Namespace) -> int:
-    from levtop.backtest import render_summary, render_table, run_backtest, to_json
+    from levtop.backtest import render_forward, render_summary, render_table, run_backtest, to_json
     from levtop.dataset import read_dataset
     from levtop.timeparse import parse_duration, parse_time
 
+    if args.json and args.plot:
+        raise UserError("--plot draws on the terminal and --json prints JSON: use one of them")
     step = parse_duration(args.step, "--step")
     start = parse_time(args.from_, "--from") if args.from_ else None
     end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
@@ -83,6 +85,13 @@ def _backtest_handler(args: argparse.Namespace) -> int:
         print(render_table(result))
         print()
         print(render_summary(result))
+        print()
+        print(render_forward(result))
+        if args.plot:
+            from levtop.backtest_plot import plot_for_terminal
+
+            print()
+            print(plot_for_terminal(result, sys.stdout))
     return 0
 
 
@@ -101,7 +110,11 @@ def _register_backtest(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", default="1d", help="step between evaluations, like 1d, 4h, 15m (default 1d)")
     p.add_argument("--from", dest="from_", metavar="DATE", help="first UTC date or time to evaluate")
     p.add_argument("--to", metavar="DATE", help="last UTC date (inclusive) or time to evaluate")
-    p.add_argument("--json", action="store_true", help="print a JSON array, one object per step")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array, one object per step (RESTART and TRAP entries with their forward returns)")
+    p.add_argument("--plot", action="store_true",
+                   help="after the report, draw the price with the phase as bands, sized to the terminal "
+                        "(colour on a terminal unless NO_COLOR is set; FORCE_COLOR forces it)")
     p.set_defaults(handler=_backtest_handler)
 
 
