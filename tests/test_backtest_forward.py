@@ -304,3 +304,16 @@ def test_plot_buckets_keep_the_rarest_urgent_phase_and_fit_tiny_terminals():
     assert len(one.splitlines()) == 10 and "xx TRAP" in one.splitlines()[-1]
     assert use_colour(True, {}) and not use_colour(False, {})
     assert use_colour(False, {"FORCE_COLOR": "1"}) and not use_colour(True, {"NO_COLOR": "1", "FORCE_COLOR": "1"})
+
+
+def test_time_axis_labels_are_distinct_days_or_times_and_fit():
+    from levtop.backtest_plot import x_ticks
+
+    hourly = np.arange(9 * 24, dtype=np.int64) * HOUR + T0 + 13 * HOUR  # 9 days from 13:00
+    positions, labels = x_ticks(hourly, 120)
+    assert labels == ["11-15", "11-16", "11-17", "11-18", "11-19", "11-20", "11-21", "11-22", "11-23", "11-24"]
+    assert positions[1:] == [11 + 24 * k for k in range(9)]  # midnights
+    positions, labels = x_ticks(hourly, 40)
+    assert len(labels) == 4 and len(set(labels)) == 4 and labels[0] == "11-15"
+    positions, labels = x_ticks(hourly[:30], 80)
+    assert labels[0] == "11-15 13:00" and len(set(labels)) == len(labels) and len(labels) <= 72 // 14

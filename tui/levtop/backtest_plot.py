@@ -53,9 +53,24 @@ def bucket_steps(times: np.ndarray, prices: np.ndarray, phases: Sequence[str],
     return np.asarray(times)[last], np.asarray(prices, dtype=np.float64)[last], bucket_phases
 
 
-def _tick_label(ts: int, span: int) -> str:
-    text = np.datetime_as_string(np.datetime64(int(ts), "ms"), unit="m")
-    return text[5:10] if span >= 3 * DAY else text[5:16].replace("T", " ")
+def x_ticks(times: np.ndarray, width: int) -> tuple[list[int], list[str]]:
+    """Positions (indices into ``times``) and labels for the time axis, spaced so labels never
+    touch. Over three days or more the labels are dates, one per day at most (the first point
+    of a day, every k-th day); below that, dates with the time at evenly spaced points."""
+    if not len(times):
+        return [], []
+    by_day = int(times[-1] - times[0]) >= 3 * DAY
+    texts = np.datetime_as_string(np.asarray(times, dtype="datetime64[ms]"), unit="m")
+    labels = [t[5:10] if by_day else t[5:16].replace("T", " ") for t in texts.tolist()]
+    fit = max(1, (width - 8) // (len(labels[0]) + 3))
+    if by_day:
+        days = np.asarray(times, dtype=np.int64) // DAY
+        candidates = [0] + (np.flatnonzero(days[1:] != days[:-1]) + 1).tolist()
+    else:
+        candidates = list(range(len(times)))
+    stride = -(-len(candidates) // fit)
+    positions = candidates[::stride]
+    return positions, [labels[i] for i in positions]
 
 
 def _price_label(value: float, span: float) -> str:
@@ -118,11 +133,7 @@ def render_plot(asset: str, times: Sequence[int], prices: np.ndarray, phases: Se
     y_ticks = np.linspace(low, high, max(2, min(6, plot_height // 5)))
     plt.yticks(y_ticks.tolist(), [_price_label(v, high - low) for v in y_ticks])
     plt.xlim(-0.5, len(x) - 0.5)
-    span = int(times_arr[-1] - times_arr[0]) if times_arr.size else 0
-    label_width = len(_tick_label(int(x_times[0]), span)) + 3 if len(x) else 8
-    stride = -(-len(x) // max(1, (width - 8) // label_width))  # evenly spaced labels that never touch
-    ticks = list(range(0, len(x), max(1, stride)))
-    plt.xticks(ticks, [_tick_label(int(x_times[i]), span) for i in ticks])
+    plt.xticks(*x_ticks(np.asarray(x_times), width))
     title = f"{asset} price (UTC) with the phase at each step"
     plt.title(title if have.any() else f"{asset}: no price in the dataset; phase bands only")
     chart = plt.build().rstrip("\n")
