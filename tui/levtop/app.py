@@ -41,6 +41,7 @@ from levtop.widgets.status_bar import StatusBar
 from levtop.widgets.watchlist import Watchlist
 
 if TYPE_CHECKING:
+    from levtop.replay import Replay
     from levtop.view import MarketView, ViewBuilder
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ VIEW_REFRESH_S = 1.0
 fast market (or demo) then costs one view and one repaint a second. Keys refresh at once."""
 DEMO_LEAD_MS = 26 * 3_600_000
 """The demo starts a day before the scenario's flush: the cascade meter needs 24h of liquidations."""
+REPLAY_ACTIONS = frozenset({"replay_pause", "replay_faster", "replay_slower", "replay_back", "replay_forward"})
+SOURCE_ACTIONS = frozenset({"toggle_pause", "refresh_now"})
+"""Freezing the view and polling now: nothing to do in a replay, where space pauses the clock."""
 
 # Which sources feed which panel, for the "stale" notice in its border.
 PANEL_SOURCES = {
@@ -85,9 +89,9 @@ def import_data_modules(demo: bool) -> None:
 
 
 class RunMode(NamedTuple):
-    """Where the data comes from: ``live`` (config), ``sim`` (a running `levtop sim`) or
-    ``demo`` (a simulator started in-process). A NamedTuple: a dataclass costs the first frame
-    3 ms more to create."""
+    """Where the data comes from: ``live`` (config), ``sim`` (a running `levtop sim`), ``demo``
+    (a simulator started in-process) or ``replay`` (a dataset, given to the app as a Replay).
+    A NamedTuple: a dataclass costs the first frame 3 ms more to create."""
 
     kind: str = "live"
     sim_url: str | None = None
@@ -124,6 +128,12 @@ class LevtopApp(App):
     BINDINGS = [
         Binding("j,down", "next_asset", "Next asset", id="next-asset"),
         Binding("k,up", "previous_asset", "Prev asset", id="previous-asset"),
+        # Replay only (check_action hides them otherwise).
+        Binding("space", "replay_pause", "Pause", id="replay-pause"),
+        Binding("plus", "replay_faster", "Faster", id="replay-faster"),
+        Binding("minus", "replay_slower", "Slower", id="replay-slower"),
+        Binding("left", "replay_back", "-1 day", id="replay-back"),
+        Binding("right", "replay_forward", "+1 day", id="replay-forward"),
         Binding("z,enter", "zoom", "Zoom", id="zoom"),
         Binding("left_square_bracket", "shorter_window", "[ window", id="shorter-window"),
         Binding("right_square_bracket", "longer_window", "] window", id="longer-window"),
@@ -141,10 +151,15 @@ class LevtopApp(App):
     paused: reactive[bool] = reactive(False, init=False)
 
     def __init__(self, config: Config, mode: RunMode | None = None, *, store=None, watch_data: bool = True,
-                 persist_settings: bool = True):
+                 persist_settings: bool = True, replay: Replay | None = None):
         super().__init__()
         self.config = config
         self.mode = mode or RunMode()
+        self.replay = replay
+        """The dataset and its clock when ``mode.kind`` is ``replay``: the data, instead of sources."""
+        self._replay_busy = False
+        self._replay_again = False
+        self._replay_ended = False
         self.watchlist_assets: list[str] = list(config.assets)
         self.set_reactive(LevtopApp.selected, self.watchlist_assets[0])
         self.store = store
@@ -200,6 +215,9 @@ class LevtopApp(App):
         bar.badge = {"demo": "DEMO", "sim": "SIM", "replay": "REPLAY"}.get(self.mode.kind, "")
         if not self._watch_data:
             bar.no_sources_text = "recorded data, no live sources"
+        if self.replay is not None:
+            bar.badge = self.replay.badge()
+            bar.no_sources_text = f"replay of {self.replay.source}, no live sources"
         self._apply_size(self.size.width, self.size.height)
         # Once the first frame is out, the terminal gets a moment to draw it before the panels'
         # content and the data (imports of a second of CPU) compete with it for the machine.
@@ -271,7 +289,73 @@ class LevtopApp(App):
     # -- data ----------------------------------------------------------------------------------
 
     def start_data(self) -> None:
+        if self.replay is not None:
+            self.replay.clock.restart()
+            self.store = self.replay.store
+            self.set_interval(VIEW_REFRESH_S, self.replay_tick)
+            self.run_worker(self.replay_tick(), name="replay", group="setup", exit_on_error=False)
+            return
         self.run_worker(self._start_sources(), name="start", group="setup", exit_on_error=False)
+
+    async def replay_tick(self) -> None:
+        """Feed the store up to the replay's clock (in a thread: a seek back refills it from the
+        start), then show it. One feed at a time; the clock is read here, not in the thread."""
+        replay = self.replay
+        if replay is None:
+            return
+        if self._replay_busy:
+            self._replay_again = True  # a key moved the clock meanwhile: feed again after this
+            return
+        self._replay_busy, changed = True, False
+        try:
+            while True:
+                self._replay_again = False
+                changed |= await asyncio.to_thread(replay.feeder.feed_to, replay.clock.now())
+                if not self._replay_again:
+                    break
+        finally:
+            self._replay_busy = False
+        self.store = replay.store
+        self.query_one(StatusBar).badge = replay.badge()
+        if replay.ended and not self._replay_ended:
+            self.notify("end of data: the replay stops here; ← seeks back a day", title="replay", timeout=10)
+        self._replay_ended = replay.ended
+        if changed:
+            self.refresh_view_if_changed()
+
+    def _replay_key(self, change) -> None:
+        """A replay key: change the clock, show it at once."""
+        if self.replay is None:
+            return
+        change(self.replay.clock)
+        self.query_one(StatusBar).badge = self.replay.badge()
+        self.run_worker(self.replay_tick(), name="replay", group="replay", exit_on_error=False)
+
+    def action_replay_pause(self) -> None:
+        self._replay_key(lambda clock: clock.toggle_pause())
+
+    def action_replay_faster(self) -> None:
+        self._replay_key(lambda clock: clock.faster())
+
+    def action_replay_slower(self) -> None:
+        self._replay_key(lambda clock: clock.slower())
+
+    def action_replay_back(self) -> None:
+        from levtop.replay import SEEK_MS
+
+        self._replay_key(lambda clock: clock.seek(-SEEK_MS))
+
+    def action_replay_forward(self) -> None:
+        from levtop.replay import SEEK_MS
+
+        self._replay_key(lambda clock: clock.seek(SEEK_MS))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in REPLAY_ACTIONS:
+            return self.replay is not None
+        if action in SOURCE_ACTIONS:
+            return self.replay is None
+        return True
 
     async def _start_sources(self) -> None:
         # In a thread: these imports (numpy, polars, ccxt, aiohttp, the engine) take seconds of
@@ -493,7 +577,8 @@ class LevtopApp(App):
         self._save_setting("theme", name)
 
     def _save_setting(self, key: str, value) -> None:
-        if not self.persist_settings:
+        if not self.persist_settings or (key == "assets" and self.replay is not None):
+            # A replay's watchlist is the dataset's assets, not the user's.
             return
         try:
             save_setting(self.config.path, key, value)
@@ -534,8 +619,9 @@ class LevtopApp(App):
 
     def restart_sources(self) -> None:
         """Follow a changed watchlist: stop the sources and start them again for the new list."""
-        if not self._watch_data or self.mode.kind == "demo":
-            # The demo's simulator models a fixed set of assets; its watchlist is not rebuilt.
+        if not self._watch_data or self.mode.kind in ("demo", "replay"):
+            # The demo's simulator models a fixed set of assets, a replay's dataset holds what it
+            # holds: their watchlist is not rebuilt.
             self.refresh_view_if_changed(force=True)
             return
         self.workers.cancel_group(self, "sources")

@@ -118,6 +118,54 @@ def _register_backtest(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_backtest_handler)
 
 
+def _replay_handler(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from levtop.config import load_config
+    from levtop.dataset import read_dataset
+    from levtop.model import DAY
+    from levtop.replay import DEFAULT_SPEED, prepare_replay
+    from levtop.timeparse import parse_time
+
+    start = parse_time(args.from_, "--from") if args.from_ else None
+    end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
+    config = load_config()  # its warnings: notifications in the app, as for the monitor
+    dataset = read_dataset(Path(args.dataset))
+    _print_warnings(dataset.warnings)
+    replay = prepare_replay(dataset.frame, args.dataset, asset=args.asset.upper() if args.asset else None,
+                            from_ms=start, to_ms=end, preferred=config.assets,
+                            retention_ms=int(config.store.retention_days * DAY),
+                            speed=DEFAULT_SPEED if args.replay_speed is None else args.replay_speed)
+    from levtop.app import LevtopApp, RunMode
+
+    # The watchlist is the dataset's; the user's own is left as it is.
+    config = dataclasses.replace(config, assets=replay.assets)
+    LevtopApp(config, RunMode("replay", speed=replay.clock.speed), replay=replay).run()
+    return 0
+
+
+def _register_replay(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="the monitor driven by a recorded or imported dataset, on a clock in data time",
+        description=(
+            "Play DATASET (a directory of .csv or .parquet files with the columns ts, venue, asset, metric, value, "
+            "such as `record --out` writes) through the monitor: the clock starts 3 days after the first sample "
+            "(or at --from; what comes before is loaded at once) and runs at --speed times real time. Keys: space "
+            "pauses, + and - double and halve the speed, left and right seek a day. Nothing is fetched and nothing "
+            "is written to the store."
+        ),
+    )
+    p.add_argument("dataset", metavar="DATASET", help="dataset directory (or one .csv/.parquet file)")
+    # No default here: levtop.replay (numpy, polars) is not imported to build the parser.
+    p.add_argument("--speed", dest="replay_speed", type=float, metavar="N",
+                   help="data seconds per real second, from 1 to 604800 (default 3600: an hour a second)")
+    p.add_argument("--from", dest="from_", metavar="TIME", help="UTC date or time the clock starts at")
+    p.add_argument("--to", metavar="TIME", help="last UTC date (inclusive) or time to play")
+    p.add_argument("--asset", help="play one asset (default: every asset of the dataset)")
+    p.set_defaults(handler=_replay_handler)
+
+
 def parse_assets(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     from levtop.model import is_valid_asset
 
@@ -569,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _register_config(sub)
     _register_backtest(sub)
+    _register_replay(sub)
     _register_snapshot(sub)
     _register_themes(sub)
     _register_record(sub)
