@@ -61,6 +61,7 @@ import numpy as np
 import polars as pl
 
 from levtop.config import Config, StoreSettings
+from levtop.heap import release_free_memory
 from levtop.model import ALL_ASSETS, DAY, HOUR, MARKET, MINUTE
 from levtop.pipeline import Pipeline
 from levtop.sim.faults import FaultRule, rule_from_dict
@@ -767,6 +768,7 @@ class Soak:
         self.saves: list[float] = []
         self.save_errors: list[str] = []
         self.views = 0
+        self._builder = ViewBuilder()
         self._save_task: asyncio.Task | None = None
         self._view_task: asyncio.Task | None = None
         self._last_save = self._last_view = time.monotonic()
@@ -963,10 +965,15 @@ class Soak:
         health = pipeline.health.snapshot()
         self._view_task = asyncio.create_task(self._build_view(series, store.newest_ts, health))
 
+    def _build_and_trim(self, series: dict, now: int | None, assets: tuple[str, ...], health: dict) -> None:
+        """As the app's view worker: one builder, and the heaps trimmed at most once a minute."""
+        self._builder.build_from_series(series, now, assets, assets[0], "7d", health)
+        release_free_memory()
+
     async def _build_view(self, series: dict, now: int | None, health: dict) -> None:
         assets = self.o.assets
         try:
-            await asyncio.to_thread(ViewBuilder().build_from_series, series, now, assets, assets[0], "7d", health)
+            await asyncio.to_thread(self._build_and_trim, series, now, assets, health)
         except Exception as exc:  # noqa: BLE001 - counted as an exception of the run
             where = traceback.extract_tb(exc.__traceback__)[-3:]
             self.exceptions.view_errors.append(f"{type(exc).__name__}: {exc} at " + " < ".join(

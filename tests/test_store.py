@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from levtop.model import Sample
-from levtop.store import DENSE_MS, HistoryStore
+from levtop.store import DENSE_MS, HistoryStore, thin_limit
 from samples_builder import DAY, HOUR, MINUTE, T0
 
 
@@ -99,8 +99,9 @@ def test_many_small_appends_keep_order_retention_and_bounded_memory():
 
 
 def test_levels_older_than_a_day_keep_one_sample_per_five_minutes():
-    """Minute polls serve the live view; older than DENSE_MS they are thinned to the last sample
-    of each 5-minute bucket (so every 5-minute history point is kept); events never are."""
+    """Minute polls serve the live view; older than DENSE_MS (down to a whole hour) they are
+    thinned to the last sample of each 5-minute bucket (so every 5-minute history point is kept);
+    events never are."""
     store = HistoryStore()
     minutes = 3 * 24 * 60
     polls = [T0 + k * MINUTE + 7 for k in range(minutes)]  # off the 5-minute grid
@@ -109,7 +110,7 @@ def test_levels_older_than_a_day_keep_one_sample_per_five_minutes():
     store.append([s(ts, -float(ts)) for ts in grid])
     store.append([s(ts, 1.0, "liq_long_usd") for ts in polls])
     series = store.series("binance", "BTC", "oi_base")
-    limit = (store.newest_ts - DENSE_MS) // (5 * MINUTE) * (5 * MINUTE)  # whole buckets only
+    limit = thin_limit(store.newest_ts - DENSE_MS)  # whole hours only
     old, recent = series.ts[series.ts <= limit], series.ts[series.ts > limit]
     assert old.tolist() == [ts for ts in grid if ts <= limit]  # one per bucket: its last, the grid point
     assert recent.tolist() == sorted(ts for ts in polls + grid if ts > limit)  # every recent sample
@@ -231,3 +232,33 @@ def test_a_corrupt_file_is_moved_aside_with_a_warning(tmp_path, damage):
 def test_load_of_an_empty_directory(tmp_path):
     store, warnings = HistoryStore.load(tmp_path / "nothing")
     assert len(store) == 0 and warnings == []
+
+
+def test_thinning_depends_on_the_newest_time_only_not_on_the_order_of_appends():
+    """A series appended in place poll by poll (never merged) is thinned like one appended in a
+    batch, and a store reloaded from disk holds exactly the rows of the one that saved it."""
+    minutes = 3 * 24 * 60
+    polls = [s(T0 + k * MINUTE + 7, float(k)) for k in range(minutes)]
+    one_by_one, batch = HistoryStore(), HistoryStore()
+    for index, sample in enumerate(polls):
+        one_by_one.append([sample])
+        if index % 97 == 0:
+            one_by_one.series("binance", "BTC", "oi_base")  # a reader now and then, as the view
+    batch.append(polls)
+    a = one_by_one.series("binance", "BTC", "oi_base")
+    b = batch.series("binance", "BTC", "oi_base")
+    assert a.ts.tolist() == b.ts.tolist() and a.values.tolist() == b.values.tolist()
+    limit = thin_limit(one_by_one.newest_ts - DENSE_MS)
+    assert len(a) == (limit - T0) // (5 * MINUTE) + (T0 + minutes * MINUTE - limit) // MINUTE  # thinned
+
+
+def test_a_reloaded_store_holds_the_rows_of_the_one_that_saved_it(tmp_path):
+    store = HistoryStore(retention_ms=30 * DAY, directory=tmp_path)
+    for k in range(2 * 24 * 60):
+        store.append([s(T0 + k * MINUTE + 7, float(k))])
+        if k % 600 == 0:
+            store.save()
+    store.save()
+    loaded, warnings = HistoryStore.load(tmp_path, retention_ms=30 * DAY)
+    assert not warnings
+    assert store.frame().equals(loaded.frame())

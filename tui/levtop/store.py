@@ -53,6 +53,17 @@ DENSE_MS = 25 * HOUR
 observation of the last 24h."""
 THIN_STEP_MS = 5 * MINUTE
 """Older level samples: one per bucket ``(k - 1) * step < ts <= k * step``, the last."""
+THIN_EVERY_MS = HOUR
+"""The thinned part grows by whole hours: ``thin_limit``. A series is thinned as soon as the
+newest sample moves the limit, whether or not something was merged, so what it holds depends on
+the newest time only, never on the order of appends and reads (a store reloaded from disk holds
+the same rows as the one that saved it), and a series appended in place for a month is thinned
+like the rest."""
+
+
+def thin_limit(dense_cutoff: int) -> int:
+    """Level rows at or before this ts are thinned: the dense cutoff, down to a whole hour."""
+    return dense_cutoff // THIN_EVERY_MS * THIN_EVERY_MS
 GROWTH = 1.25
 """Capacity over the live size after a merge: room to append in place for a while, at the cost
 of a quarter more memory at most."""
@@ -138,14 +149,38 @@ class _SeriesBuffer:
         return ts, values
 
     def compact(self, cutoff: int | None, dense_cutoff: int | None) -> None:
-        """Merge what is pending and drop what retention let go."""
+        """Merge what is pending, thin what left the dense part and drop what retention let go."""
         if self.pending:
             self._merge(cutoff, dense_cutoff)
+        elif self._thinning_due(dense_cutoff):
+            self._thin_more(cutoff, thin_limit(dense_cutoff))
         elif cutoff is not None and self.end > self.start and self.ts[self.start] < cutoff:
             self.start += int(np.searchsorted(self.ts[self.start:self.end], cutoff, side="left"))
             if self.start == self.end:
                 self.last = None
             self.cached = None
+
+    def _thinning_due(self, dense_cutoff: int | None) -> bool:
+        if not self.thin or dense_cutoff is None or self.end == self.start:
+            return False
+        return self.thinned_to is None or thin_limit(dense_cutoff) > self.thinned_to
+
+    def _thin_more(self, cutoff: int | None, limit: int) -> None:
+        """Thin the rows between the part thinned already and ``limit``; copy only when that
+        drops a row (a series of 5-minute points has nothing to drop)."""
+        live_ts = self.ts[self.start:self.end]
+        live_values = self.values[self.start:self.end]
+        first = 0 if cutoff is None else int(np.searchsorted(live_ts, cutoff, side="left"))
+        done = first if self.thinned_to is None else max(first, int(np.searchsorted(live_ts, self.thinned_to, side="right")))
+        rest_ts, rest_values = _thinned(live_ts[done:], live_values[done:], limit)
+        self.thinned_to = limit
+        if rest_ts.size == live_ts.size - done:
+            if first:
+                self.start += first
+                self.last = self.last if self.start < self.end else None
+                self.cached = None
+            return
+        self._reallocate((live_ts[first:done], rest_ts), (live_values[first:done], rest_values))
 
     def _merge(self, cutoff: int | None, dense_cutoff: int | None) -> None:
         new_ts, new_values = _joined(self.pending)
@@ -164,9 +199,9 @@ class _SeriesBuffer:
             keep = int(np.searchsorted(rest_ts, cutoff, side="left"))
             rest_ts, rest_values = rest_ts[keep:], rest_values[keep:]
         if self.thin and dense_cutoff is not None:
-            limit = dense_cutoff // THIN_STEP_MS * THIN_STEP_MS
+            limit = thin_limit(dense_cutoff)
             rest_ts, rest_values = _thinned(rest_ts, rest_values, limit)
-            self.thinned_to = limit
+            self.thinned_to = limit if self.thinned_to is None else max(self.thinned_to, limit)
         self._reallocate((live_ts[first:split], rest_ts), (live_values[first:split], rest_values))
 
     def _settled_until(self, oldest_new: int) -> int:
