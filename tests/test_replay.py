@@ -212,6 +212,20 @@ def test_the_clock_starts_after_a_lead_or_at_from_and_ends_at_to():
     assert prepare_replay(frame, "d", from_ms=T0 - 9 * DAY, timer=timer).clock.now() == T0
 
 
+def test_the_lead_counts_from_the_assets_data_not_the_long_market_wide_history():
+    """A recorder's backfill brings weeks of daily stablecoin supply before any asset's data."""
+    frame = pl.concat([hourly_frame(), Rows().market("stablecoin_supply_usd",
+                                                     [(T0 - d * DAY, 1.6e11) for d in range(1, 30)]).frame()]).sort("ts")
+    timer = FakeTimer()
+    replay = prepare_replay(frame, "d", timer=timer)
+    assert replay.clock.now() == T0 + LEAD_MS
+    replay.feeder.feed_to(replay.clock.now())
+    assert replay.store.series("market", "*", "stablecoin_supply_usd").ts[0] == T0 - 29 * DAY  # loaded at once
+    for _ in range(5):
+        replay.clock.seek(-SEEK_MS)
+    assert replay.clock.now() == T0  # seeking back stops at the assets' first sample
+
+
 def test_the_watchlist_is_the_datasets_assets_the_configs_first():
     rows = Rows()
     for asset in ("SOL", "BTC", "DOGE"):
@@ -229,7 +243,7 @@ def test_the_watchlist_is_the_datasets_assets_the_configs_first():
     ({"speed": 0}, "--speed must be from 1 to 604800"),
     ({"speed": float("nan")}, "--speed must be from 1 to 604800"),
     ({"from_ms": T0 + 9 * DAY}, "--from 2023-11-24 00:00 is after the dataset's last sample (2023-11-20 00:00 UTC)"),
-    ({"to_ms": T0 - DAY}, "d: no samples up to --to 2023-11-14 00:00"),
+    ({"to_ms": T0 - DAY}, "d: no samples of BTC up to --to 2023-11-14 00:00"),
     ({"from_ms": T0 + DAY, "to_ms": T0}, "--to 2023-11-15 00:00 is before --from 2023-11-16 00:00"),
 ])
 def test_bad_arguments_are_one_line_errors(kwargs, message):

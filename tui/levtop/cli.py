@@ -150,8 +150,8 @@ def _register_replay(sub: argparse._SubParsersAction) -> None:
         help="the monitor driven by a recorded or imported dataset, on a clock in data time",
         description=(
             "Play DATASET (a directory of .csv or .parquet files with the columns ts, venue, asset, metric, value, "
-            "such as `record --out` writes) through the monitor: the clock starts 3 days after the first sample "
-            "(or at --from; what comes before is loaded at once) and runs at --speed times real time. Keys: space "
+            "such as `record --out` writes) through the monitor: the clock starts 3 days after the first sample of "
+            "an asset (or at --from; what comes before is loaded at once) and runs at --speed times real time. Keys: space "
             "pauses, + and - double and halve the speed, left and right seek a day. Nothing is fetched and nothing "
             "is written to the store."
         ),

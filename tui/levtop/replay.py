@@ -33,6 +33,14 @@ LEAD_MS = 3 * DAY
 the flush detector are then full at the first frame, so the replay opens on a phase, not UNKNOWN."""
 
 
+def data_span(frame: pl.DataFrame) -> tuple[int, int]:
+    """(first, last): the first sample of an asset's own series, the last of any. Market-wide
+    series are daily with a long history (a recorder's backfill brings weeks of DefiLlama's):
+    counted from them, the replay would play weeks in which no asset has data."""
+    own = frame.filter(pl.col("asset") != ALL_ASSETS)["ts"]
+    return int((own if own.len() else frame["ts"]).min()), int(frame["ts"].max())
+
+
 def clamp_speed(speed: float) -> float:
     return min(MAX_SPEED, max(MIN_SPEED, speed))
 
@@ -43,7 +51,8 @@ def speed_text(speed: float) -> str:
 
 
 class ReplayClock:
-    """Data time (ms) that runs at ``speed`` x real time and stops at ``end_ms``.
+    """Data time (ms) that runs at ``speed`` x real time, from ``first_ms`` at the earliest (a
+    seek back stops there) to ``end_ms``, where it stops.
 
     Kept as an anchor (a data time and the real time it was set) so that pausing, a new speed
     and seeking are each one re-anchoring, and no tick can drift."""
@@ -147,8 +156,8 @@ class Replay:
         self.assets = tuple(assets)
         self.source = source
         self.feeder = ReplayFeeder(frame, retention_ms)
-        ts = self.feeder.frame["ts"]
-        self.clock = ReplayClock(start_ms, int(ts.min()), int(ts.max()), speed, timer)
+        first, last = data_span(self.feeder.frame)
+        self.clock = ReplayClock(start_ms, first, last, speed, timer)
 
     @property
     def store(self) -> HistoryStore:
@@ -193,10 +202,9 @@ def prepare_replay(frame: pl.DataFrame, source: str, *, asset: str | None = None
         assets = [a for a in preferred if a in present] + [a for a in present if a not in preferred]
     if to_ms is not None:
         frame = frame.filter(pl.col("ts") <= to_ms)
-    if frame.height == 0:
-        raise UserError(f"{source}: no samples up to --to {utc(to_ms)}" if to_ms is not None
-                        else f"{source}: the dataset has no usable rows")
-    first, last = int(frame["ts"].min()), int(frame["ts"].max())
+        if not frame.filter(pl.col("asset") != ALL_ASSETS).height:
+            raise UserError(f"{source}: no samples of {', '.join(assets)} up to --to {utc(to_ms)}")
+    first, last = data_span(frame)
     if from_ms is not None and from_ms > last:
         raise UserError(f"--from {utc(from_ms)} is after the dataset's last sample ({utc(last)} UTC)")
     start = from_ms if from_ms is not None else first + LEAD_MS
