@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -59,18 +58,16 @@ def hourly_frame(hours: int = 24 * 5) -> pl.DataFrame:
     return rows.frame().sort("ts")
 
 
-@lru_cache(maxsize=1)
-def recovery_dataset() -> Path:
+@pytest.fixture(scope="module")
+def week(tmp_path_factory) -> Path:
     """The recovery scenario's BTC, 10 days before launch (as `record --backfill 10d`) to 7 after,
     written as `record --out` writes it (hive partitions metric=/date=, parquet), in a directory
-    kept for the session."""
-    import tempfile
-
+    shared by this module's tests."""
     market = Market("recovery", 1, ("BTC",), start_ms=START_MS)
     # Through a store, as the recorder does: two liquidations in one millisecond are one total.
     store = HistoryStore()
     store.append(market_samples(market, START_MS - 10 * DAY, START_MS + 7 * DAY))
-    directory = Path(tempfile.mkdtemp(prefix="levtop-replay-")) / "week"
+    directory = tmp_path_factory.mktemp("replay") / "week"
     export_frame(store.frame(), directory, "parquet")
     return directory
 
@@ -287,11 +284,11 @@ def test_bad_replay_arguments_exit_2(tmp_path, capsys):
 # -- replay and backtest agree ---------------------------------------------------------------
 
 
-def test_the_phases_a_replay_reaches_equal_a_backtest_of_the_same_data():
+def test_the_phases_a_replay_reaches_equal_a_backtest_of_the_same_data(week):
     """The replay's feeder played at 3600x on a fake clock over a recorder-layout dataset; at
     every 4h boundary the verdict the app would build (the store's newest sample as now) equals
     the backtest's, signal states included. A seek back and forward on the way changes nothing."""
-    dataset = read_dataset(recovery_dataset())
+    dataset = read_dataset(week)
     timer = FakeTimer()
     replay = prepare_replay(dataset.frame, "week", speed=3600, timer=timer)
     start = replay.clock.now()
@@ -324,8 +321,8 @@ def test_the_phases_a_replay_reaches_equal_a_backtest_of_the_same_data():
 # -- the app ---------------------------------------------------------------------------------
 
 
-def replay_app(timer: FakeTimer, **kwargs) -> LevtopApp:
-    dataset = read_dataset(recovery_dataset())
+def replay_app(week: Path, timer: FakeTimer, **kwargs) -> LevtopApp:
+    dataset = read_dataset(week)
     replay = prepare_replay(dataset.frame, "week", timer=timer, **kwargs)
     config = dataclasses.replace(Config(path=load_config().path), assets=replay.assets)
     return LevtopApp(config, RunMode("replay", speed=replay.clock.speed), replay=replay, persist_settings=False)
@@ -342,9 +339,9 @@ async def shown(pilot, app: LevtopApp, now: int) -> str:
                          f"clock {app.replay.clock.now()}, store {app.store and app.store.newest_ts}")
 
 
-async def test_the_keys_pause_change_speed_and_seek_and_the_badge_shows_it():
+async def test_the_keys_pause_change_speed_and_seek_and_the_badge_shows_it(week):
     timer = FakeTimer()
-    app = replay_app(timer)
+    app = replay_app(week, timer)
     replay = app.replay
     start = replay.clock.now()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -381,8 +378,8 @@ async def test_the_keys_pause_change_speed_and_seek_and_the_badge_shows_it():
         assert app.is_running and app.view_model.now == replay.clock.end_ms  # the screen stays
 
 
-async def test_the_key_bar_and_help_show_the_replay_keys_and_p_r_are_off():
-    app = replay_app(FakeTimer())
+async def test_the_key_bar_and_help_show_the_replay_keys_and_p_r_are_off(week):
+    app = replay_app(week, FakeTimer())
     async with app.run_test(size=(120, 40)) as pilot:
         await shown(pilot, app, app.replay.clock.now())
         text = str(app.query_one(KeyBar).render())
