@@ -277,6 +277,27 @@ def test_memory_per_asset_stays_small(market: Market) -> None:
     assert sum(a.nbytes for a in arrays) < 15e6
 
 
+def test_cached_blocks_answer_exactly_what_a_direct_computation_gives() -> None:
+    from levtop.sim.market import BLOCK_CACHE_SIZE, BLOCK_MINUTES
+
+    m = Market("trap", seed=5, start_ms=START)
+    edge = 3 * BLOCK_MINUTES
+    for idx in (np.array([edge - 1, edge, edge + 1]), np.arange(edge - 500, edge + 90), np.array([0, 17]),
+                np.array([edge + 3, edge - 2 * BLOCK_MINUTES, edge])):  # unsorted, over three blocks
+        for venue in VENUES:
+            cached = m.venue_levels("ETH", venue, m.first_ms + idx * MINUTE)
+            direct = m._levels_at("ETH", venue, idx)
+            assert all(np.array_equal(c, d) for c, d in zip(cached, direct, strict=True))
+    for a, b in ((edge - 1440, edge + 1), (edge, edge + 1), (1, 70), (0, 5 * BLOCK_MINUTES + 7)):
+        for spot in (False, True):
+            cached = m._minute_candles("SOL", "okx", a, b, spot=spot)
+            direct = m._candles_between("SOL", "okx", a, b, spot=spot)
+            assert all(np.array_equal(c, d) for c, d in zip(cached, direct, strict=True))
+    assert len(m._blocks) <= BLOCK_CACHE_SIZE
+    with pytest.raises(ValueError):  # what a caller gets is never a writable view of the cache
+        m._minute_candles("SOL", "okx", edge, edge + 5)[1][0] = 0.0
+
+
 def test_numeric_helpers() -> None:
     x = np.random.default_rng(0).standard_normal(5_000)
     decay = 0.97

@@ -38,6 +38,17 @@ PREMIUM_CLAMP = 0.0005
 FUNDING_CAP = 0.003
 LIQUIDATION_CACHE_DAYS = 512
 TICK_CACHE_SIZE = 4096
+BLOCK_MINUTES = 1440
+"""The derived per-minute values of a venue (its levels, its minute candles) are computed a block
+of this many minutes at a time and kept: a server asks for the same and neighbouring minutes
+all the time (every poll, every symbol, the 24h stats of every ticker)."""
+BLOCK_CACHE_SIZE = 64
+"""Blocks kept, least recently used dropped: the live edge and its previous day for every
+(asset, venue) and kind, with room for a backfill's walk through history."""
+MAX_GATHER_BLOCKS = 4
+"""A query spanning more blocks than this (bulk history) is computed directly, not cached."""
+PREMIUM = 3
+"""The premium's position in ``VenueLevels``."""
 
 
 def funding_from_premium(mean_premium: np.ndarray | float) -> np.ndarray:
@@ -122,6 +133,7 @@ class Market:
         self._macro = MacroSeries.build(story, seed, self.first_ms, self.end_ms, self.start_ms)
         self._liquidation_days: OrderedDict[tuple[str, str, int], EventBatch] = OrderedDict()
         self._ticks: OrderedDict[tuple[str, str, int], Tick] = OrderedDict()
+        self._blocks: OrderedDict[tuple[str, str, str, int], tuple[np.ndarray, ...]] = OrderedDict()
 
     # -- time -------------------------------------------------------------------------------
 
@@ -174,10 +186,13 @@ class Market:
 
     def venue_levels(self, asset: str, venue: str, ts: np.ndarray | int) -> VenueLevels:
         """Prices, OI and crowd positioning of a venue as of the minutes containing ``ts``."""
+        idx = self.minute_index(np.atleast_1d(ts))
+        return VenueLevels(*self._gathered(asset, venue, "levels", idx))
+
+    def _levels_at(self, asset: str, venue: str, idx: np.ndarray) -> VenueLevels:
         paths = self._asset(asset)
         dev = self._venue(paths, venue)
         profile = VENUE_PROFILES[venue]
-        idx = self.minute_index(np.atleast_1d(ts))
         index_price = paths.price[idx] * (1.0 + profile.index_offset)
         premium = self.venue_premium(asset, venue, idx)
         mark = paths.price[idx] * (1.0 + premium)
@@ -199,6 +214,11 @@ class Market:
                         spot: bool = False) -> tuple[np.ndarray, ...]:
         """(open, high, low, close, volume_base, volume_quote) of minutes a..b-1 of a venue's
         perp, or with ``spot`` of its USDT spot pair."""
+        return tuple(self._span(asset, venue, "spot" if spot else "perp", a, b))
+
+    def _candles_between(self, asset: str, venue: str, a: int, b: int,
+                         spot: bool = False) -> tuple[np.ndarray, ...]:
+        """What ``_minute_candles`` gives, computed (each minute's open is the close before it)."""
         paths = self._asset(asset)
         idx = np.arange(max(a - 1, 0), b)
         closes = self._spot_prices(paths, venue, idx) if spot else self._last_prices(
@@ -273,8 +293,74 @@ class Market:
     def _running_funding(self, asset: str, venue: str, interval_start: int, i: int) -> float:
         """The predicted rate: the formula on the mean premium of the interval so far."""
         i0 = int(self.minute_index(interval_start))
-        premium = self.venue_premium(asset, venue, np.arange(i0, i + 1))
+        premium = self._premium(asset, venue, np.arange(i0, i + 1))
         return float(funding_from_premium(premium.mean()))
+
+    def _premium(self, asset: str, venue: str, idx: np.ndarray) -> np.ndarray:
+        """``venue_premium`` at the contiguous minute indices ``idx``, from the cached blocks."""
+        return self._span(asset, venue, "levels", int(idx[0]), int(idx[-1]) + 1, (PREMIUM,))[0]
+
+    # -- blocks of minutes ------------------------------------------------------------------
+    # Every derived value is computed element by element from its own minute (a candle's open
+    # from the minute before), so a value read from a block is the very float a direct
+    # computation gives, and cached and direct answers are identical.
+
+    def _block(self, asset: str, venue: str, kind: str, k: int) -> tuple[np.ndarray, ...]:
+        """The arrays of one kind ("levels", "perp" or "spot" candles) for minutes
+        ``[k * BLOCK_MINUTES, (k + 1) * BLOCK_MINUTES)``, computed once, read-only."""
+        key = (asset, venue, kind, k)
+        block = self._blocks.get(key)
+        if block is not None:
+            self._blocks.move_to_end(key)
+            return block
+        lo = k * BLOCK_MINUTES
+        block = self._computed(asset, venue, kind, lo, min(lo + BLOCK_MINUTES, self._minutes))
+        for array in block:
+            array.flags.writeable = False  # callers get views of it
+        self._blocks[key] = block
+        if len(self._blocks) > BLOCK_CACHE_SIZE:
+            self._blocks.popitem(last=False)
+        return block
+
+    def _computed(self, asset: str, venue: str, kind: str, a: int, b: int,
+                  idx: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """The arrays of ``kind`` for minutes [a, b) (levels: or at ``idx``), computed directly."""
+        if kind == "levels":
+            return tuple(self._levels_at(asset, venue, np.arange(a, b) if idx is None else idx))
+        return self._candles_between(asset, venue, a, b, spot=kind == "spot")
+
+    def _span(self, asset: str, venue: str, kind: str, a: int, b: int,
+              fields: Sequence[int] | None = None) -> list[np.ndarray]:
+        """The arrays (or those at positions ``fields``) of ``kind`` for minutes [a, b)."""
+        if b <= a:
+            count = len(VenueLevels._fields) if kind == "levels" else 6
+            return [np.empty(0) for _ in range(count if fields is None else len(fields))]
+        first, last = a // BLOCK_MINUTES, (b - 1) // BLOCK_MINUTES
+        if last - first >= MAX_GATHER_BLOCKS:
+            arrays = self._computed(asset, venue, kind, a, b)
+            return list(arrays) if fields is None else [arrays[f] for f in fields]
+        parts: list[list[np.ndarray]] = []
+        for k in range(first, last + 1):
+            block = self._block(asset, venue, kind, k)
+            base = k * BLOCK_MINUTES
+            cut = slice(max(a, base) - base, min(b, base + BLOCK_MINUTES) - base)
+            parts.append([array[cut] for array in (block if fields is None else [block[f] for f in fields])])
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate(pieces) for pieces in zip(*parts)]
+
+    def _gathered(self, asset: str, venue: str, kind: str, idx: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The level arrays at any minute indices ``idx`` (in range)."""
+        if idx.size == 0:
+            return self._computed(asset, venue, kind, 0, 0, idx)
+        first, last = int(idx.min()) // BLOCK_MINUTES, int(idx.max()) // BLOCK_MINUTES
+        if last - first >= MAX_GATHER_BLOCKS:
+            return self._computed(asset, venue, kind, 0, 0, idx)
+        if first == last:
+            block = self._block(asset, venue, kind, first)
+            return tuple(array[idx - first * BLOCK_MINUTES] for array in block)
+        span = self._span(asset, venue, kind, first * BLOCK_MINUTES, (last + 1) * BLOCK_MINUTES)
+        return tuple(array[idx - first * BLOCK_MINUTES] for array in span)
 
     def candles(self, asset: str, venue: str, start_ms: int, end_ms: int, interval_ms: int,
                 spot: bool = False) -> list[tuple[int, float, float, float, float, float, float]]:
@@ -337,7 +423,7 @@ class Market:
             return times, np.empty(0)
         lo = int(self.minute_index(times[0] - FUNDING_INTERVAL))
         hi = int(self.minute_index(times[-1] - MINUTE)) + 1
-        premium = self.venue_premium(asset, venue, np.arange(lo, hi))
+        premium = self._premium(asset, venue, np.arange(lo, hi))
         prefix = np.concatenate(([0.0], np.cumsum(premium)))
         # Each settlement pays on the premium averaged over the interval it closes.
         a = self.minute_index(times - FUNDING_INTERVAL) - lo
