@@ -450,6 +450,38 @@ async def test_liquidations_arrive_with_their_sides_and_notionals():
                 assert value == pytest.approx(expected[ts, metric], rel=1e-3)
 
 
+def _all_liquidation(symbol: str, *events: tuple[int, str, str, str]) -> dict:
+    return {"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": events[0][0],
+            "data": [{"T": ts, "s": symbol, "S": side, "v": size, "p": price} for ts, side, size, price in events]}
+
+
+class _Client:
+    def resolve(self, result: Any, message_hash: str) -> None:
+        pass
+
+
+async def test_every_frame_between_two_reads_is_kept_once_and_replays_add_nothing():
+    async with running_sim(speed=1200.0) as sim:
+        stored: list[Sample] = []
+        async with bybit_venue(sim, stored.extend) as venue:
+            await asyncio.wait_for(venue.watch_once(), 20)  # subscribed, frames captured
+            t = 1_600_000_000_000
+            first = _all_liquidation("BTCUSDT", (t, "Buy", "0.5", "50000"), (t, "Buy", "0.25", "50000"))
+            second = _all_liquidation("ETHUSDT", (t + 1, "Sell", "2", "3000"))
+            for frame in (first, second, first):  # while no read is pending; then a replay
+                venue.exchange.handle_liquidation(_Client(), frame)
+            samples = await asyncio.wait_for(venue.watch_once(), 5)
+            old = [(s.ts, s.asset, s.metric, s.value) for s in samples if s.ts < t + 1000]
+            # Bybit's side is the liquidated position's: Buy = a long liquidated.
+            assert old == [(t, "BTC", "liq_long_usd", pytest.approx(0.75 * 50000)),
+                           (t + 1, "ETH", "liq_short_usd", pytest.approx(2 * 3000))]
+            bad = _all_liquidation("SOLUSDT", (t + 2, "Buy", "-1", "100"), (t + 3, "Sell", "1", "100"))
+            venue.exchange.handle_liquidation(_Client(), bad)
+            with pytest.raises(MalformedPayload, match="v"):
+                await asyncio.wait_for(venue.watch_once(), 5)
+            assert [s[:4] for s in stored if s.ts < t + 1000] == [(t + 3, "bybit", "SOL", "liq_short_usd")]
+
+
 async def test_a_429_with_retry_after_bans_the_venue_and_nothing_reaches_it_meanwhile():
     async with running_sim() as sim:
         stored: list[Sample] = []

@@ -60,9 +60,6 @@ class BybitVenue(Venue):
         "fetchMarkets": {"types": ["linear"]},
         "defaultType": "swap",
         "defaultSubType": "linear",
-        # ccxt resolves a liquidation watch with the first event of a frame only; levtop reads
-        # the whole cache instead, so it must hold every event between two reads.
-        "liquidationsLimit": 5000,
     }
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -72,7 +69,10 @@ class BybitVenue(Venue):
         self.spot_symbols: dict[str, str] | None = None  # asset -> spot pair, loaded when needed
         self.mark_prices: dict[str, float] = {}  # asset -> latest mark price (tickers)
         self._watches: dict[str, asyncio.Task] = {}
-        self._last_read: Any = None  # the newest ccxt liquidation already turned into samples
+        self._received: list[Any] = []
+        """allLiquidation frames taken from the stream, not yet turned into samples."""
+        self._capturing: Any = None
+        """The ccxt instance whose liquidation handler feeds ``_received``."""
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -317,22 +317,46 @@ class BybitVenue(Venue):
 
         One ``allLiquidation.<symbol>`` subscription per listing (ccxt's bybit has no
         watchLiquidationsForSymbols), all on one connection. The per-symbol watches stay pending
-        across calls; when any resolves, the whole ccxt cache is read, because ccxt resolves a
-        watch with only the first event of a frame."""
+        across calls; the frames themselves are taken from ccxt's handler as they arrive (ccxt
+        resolves a watch with only the first event of a frame), each parsed once, here."""
         if not self.listings:
             raise NotListed("bybit lists none of the watched assets")
         if not self.exchange.markets:
             await self.call_unified(self.exchange.load_markets)
-        self._ensure_watches()
+        self._capture_liquidation_frames()
         while True:
-            await asyncio.wait(self._watches.values(), return_when=asyncio.FIRST_COMPLETED)
+            self._ensure_watches()
+            if not self._received:
+                await asyncio.wait(self._watches.values(), return_when=asyncio.FIRST_COMPLETED)
             self._collect_finished_watches()
             samples = self._new_liquidations()
             if samples:
                 return samples
-            # Everything cached was read already (a frame's later events) or was a replay:
-            # renew the finished watches and wait on.
-            self._ensure_watches()
+            # Only replays, or other symbols' events: wait on.
+
+    def _capture_liquidation_frames(self) -> None:
+        """Take every allLiquidation frame as ccxt receives it, and wake its symbol's watch."""
+        exchange = self.exchange
+        if exchange is self._capturing:
+            return
+
+        def capture(client: Any, message: Any) -> None:
+            self._received.append(message)
+            topic = message.get("topic") if isinstance(message, dict) else None
+            listing = self._by_topic().get(topic) if isinstance(topic, str) else None
+            client.resolve(message, "liquidations")
+            if listing is not None:
+                client.resolve(message, f"liquidations::{listing.symbol}")
+            else:
+                # A frame levtop cannot place still wakes every watch, so its problem is reported.
+                for each in self.listings.values():
+                    client.resolve(message, f"liquidations::{each.symbol}")
+
+        exchange.handle_liquidation = capture
+        self._capturing = exchange
+
+    def _by_topic(self) -> dict[str, Listing]:
+        return {f"allLiquidation.{listing.venue_id}": listing for listing in self.listings.values()}
 
     def _ensure_watches(self) -> None:
         for listing in self.listings.values():
@@ -351,42 +375,14 @@ class BybitVenue(Venue):
         if failure is not None:
             raise failure
 
-    def _unread_liquidations(self) -> list[Any]:
-        """The events ccxt cached since the last read, oldest first (found by identity from the
-        newest back, so a long cache is not rescanned on every frame)."""
-        cache = self.exchange.liquidations
-        if not cache:
-            return []
-        unread = []
-        for item in reversed(cache):
-            if item is self._last_read:
-                break
-            unread.append(item)
-        self._last_read = cache[-1]
-        unread.reverse()
-        return unread
-
     def _new_liquidations(self) -> list[Sample]:
-        """Samples of the unread events of watched symbols; replays after a reconnect dropped.
-
-        A malformed event is skipped, never stored: the good ones are stored here and the first
-        problem raised, so the stream's health shows it."""
+        """Samples of the received frames' events of watched symbols; replays after a reconnect
+        dropped. A malformed event is skipped, never stored: the good ones are stored here and
+        the first problem raised, so the stream's health shows it."""
+        frames, self._received = self._received, []
         by_symbol = {listing.venue_id: listing for listing in self.listings.values()}
-        samples: list[Sample] = []
-        problem: MalformedPayload | None = None
-        for liquidation in self._unread_liquidations():
-            raw = liquidation.get("info") if isinstance(liquidation, dict) else None
-            if not isinstance(raw, dict):
-                problem = problem or MalformedPayload("bybit allLiquidation: event without its raw fields")
-                continue
-            listing = by_symbol.get(raw.get("s")) if isinstance(raw.get("s"), str) else None
-            if listing is None or not self.fresh(tuple(repr(raw.get(k)) for k in ("s", "T", "S", "v", "p"))):
-                continue
-            try:
-                samples.append(parse.parse_liquidation(raw, listing.asset, listing.contract_size))
-            except MalformedPayload as exc:
-                problem = problem or exc
-        merged = parse.merge_same_time(samples)
+        events, problem = parse.liquidation_frame_events(frames, by_symbol)
+        merged = parse.merge_same_time(sample for key, sample in events if self.fresh(key))
         if merged:
             newest = max(s.ts for s in merged)
             self.server_time_ms = newest if self.server_time_ms is None else max(self.server_time_ms, newest)

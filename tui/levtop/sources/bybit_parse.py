@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from levtop.model import HOUR, Sample
 from levtop.sources.errors import FetchError, MalformedPayload
+from levtop.sources.venue import Listing
 
 VENUE = "bybit"
 QUOTE = "USDT"
@@ -398,6 +399,38 @@ def parse_all_liquidation(message: Any, assets: Mapping[str, str], contract_size
         if asset is not None:
             samples.append(parse_liquidation(item, asset, contract_size))
     return samples
+
+
+def liquidation_frame_events(frames: Iterable[Any], by_symbol: Mapping[str, Listing]
+                             ) -> tuple[list[tuple[tuple, Sample]], MalformedPayload | None]:
+    """(dedupe key, sample) for every event of watched symbols in some ``allLiquidation.<symbol>``
+    frames, and the first problem met. A malformed event (or frame) is skipped and reported; the
+    good ones around it are kept. The key is the event's own fields ``(s, T, S, v, p)``."""
+    endpoint = "allLiquidation"
+    events: list[tuple[tuple, Sample]] = []
+    problem: MalformedPayload | None = None
+    for frame in frames:
+        try:
+            items = _list(frame, "data", endpoint)
+        except MalformedPayload as exc:
+            problem = problem or exc
+            continue
+        for item in items:
+            if not isinstance(item, dict):
+                problem = problem or MalformedPayload(f"{_where(endpoint, 'data')}: event is {type(item).__name__}")
+                continue
+            symbol = item.get("s")
+            listing = by_symbol.get(symbol) if isinstance(symbol, str) else None
+            if listing is None:  # another symbol's event
+                continue
+            try:
+                sample = parse_liquidation(item, listing.asset, listing.contract_size)
+            except MalformedPayload as exc:
+                problem = problem or exc
+                continue
+            # Validated above: every field of the key is a string or a number.
+            events.append(((symbol, item["T"], item["S"], item["v"], item["p"]), sample))
+    return events, problem
 
 
 def merge_same_time(samples: Iterable[Sample]) -> list[Sample]:
