@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from levtop.widgets.chart import ChartSpec
+from levtop.widgets.chart_spec import ChartSpec
 from levtop.widgets.glyphs import NO_DATA
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ class TextBlock(Widget):
 def history_chart(view: MarketView, line: Line, title: str, **options: object) -> ChartSpec:
     """The spec of a 30-day chart of one line in the accent colour, drawn in blocks."""
     start, end = view.chart_windows.get(HISTORY_WINDOW, (0, 1))
-    return ChartSpec(((line, "accent"),), end, end - start, title=title, dots="blocks", **options)
+    return ChartSpec(((line, "accent"),), end, end - start, title=title, dots="blocks",
+                     subject=view.selected.asset, **options)
 
 
 def show_sparkline(sparkline: Sparkline, line: Line) -> None:

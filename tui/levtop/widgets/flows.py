@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.widgets import Sparkline
 
 from levtop import fmt
-from levtop.widgets.chart import TimeChart
 from levtop.widgets.flow_parts import (
     HISTORY_WINDOW,
     NO_DATA,
@@ -48,15 +47,10 @@ def signed_change(fraction: float | None, digits: int = 2, gap: str = " ") -> st
 
 
 def supply_ticks(values: tuple[float, ...]) -> tuple[float, ...]:
-    """The latest value as the one y tick (labelled in dollars, '$170.3B'): the supply moves by
-    tenths of a percent, which round ticks would not resolve. The title carries the range."""
-    return values[-1:]
-
-
-def supply_title(values: tuple[float, ...]) -> str:
-    if not values:
-        return f"Stablecoin supply · {HISTORY_WINDOW}"
-    return f"Stablecoin supply · {HISTORY_WINDOW} · {fmt.usd(min(values))}–{fmt.usd(max(values))}"
+    """The lowest and the highest supply of the window as the y ticks (labelled in dollars,
+    '$168.3B' and '$170.1B'): the supply moves by tenths of a percent, which round ticks would
+    not resolve, and the two ends tell the range at a glance."""
+    return tuple(sorted({min(values), max(values)})) if values else ()
 
 
 def share_bar(spot_share: float | None, width: int) -> str:
@@ -84,6 +78,9 @@ class FlowsPanel(Panel):
     FlowsPanel #flows-spark > .sparkline--max-color { color: $accent; }
     FlowsPanel #flows-spark > .sparkline--min-color { color: $accent 30%; }
     FlowsPanel #flows-volume { height: 3; margin-top: 1; }
+    FlowsPanel.-short #flows-chart { margin-top: 0; }
+    FlowsPanel.-short #flows-volume { height: 2; margin-top: 0; }
+    FlowsPanel.-tight #flows-volume { display: none; }
     FlowsPanel.-compact #flows-chart { display: none; }
     FlowsPanel.-compact #flows-spark { display: block; }
     FlowsPanel.-compact #flows-spark.-empty { display: none; }
@@ -97,10 +94,16 @@ class FlowsPanel(Panel):
         self.state = "unknown"
 
     def compose_body(self) -> ComposeResult:
+        from levtop.widgets.chart import TimeChart  # plotext: after the first frame
+
         yield TextBlock(self._supply, id="flows-supply")
         yield TimeChart(id="flows-chart")
         yield Sparkline([], id="flows-spark")
         yield TextBlock(self._volume, id="flows-volume")
+
+    def full_rows(self) -> int:
+        # The supply's two lines, the chart's title and eight rows, the volume's three, two gaps.
+        return 2 + 1 + 8 + 3 + 2
 
     def shown_key(self, view: MarketView) -> object:
         return (view.selected.flows, view.selected.asset, signal_state(view, "stablecoins"),
@@ -111,8 +114,10 @@ class FlowsPanel(Panel):
         self.flows, self.asset, self.state = flows, view.selected.asset, signal_state(view, "stablecoins")
         for block in self.query(TextBlock):
             block.update()
-        self.query_one(TimeChart).draw(history_chart(
-            view, flows.supply_line, supply_title(flows.supply_line.values), y_label=fmt.usd,
+        # A short panel gives the title's row to the chart: its x axis says -30d already.
+        title = "" if self.short else f"Stablecoin supply · {HISTORY_WINDOW}"
+        self.query_one("#flows-chart").draw(history_chart(
+            view, flows.supply_line, title, y_label=fmt.usd,
             y_ticks=supply_ticks(flows.supply_line.values),
         ))
         show_sparkline(self.query_one(Sparkline), flows.supply_line)
@@ -158,7 +163,7 @@ class FlowsPanel(Panel):
             f"[b]{self.asset}[/] volume 24h: spot vs perp",
             f"{self.asset} volume 24h",
         ])
-        if flows is None or share is None:
+        if flows is None or share is None or self.short:
             return f"{title}\n{bar}"
         amounts = spread(width, f"[$text-muted]{fmt.usd(flows.spot_volume_24h)}[/]",
                          f"[$text-muted]{fmt.usd(flows.perp_volume_24h)}[/]")

@@ -9,7 +9,7 @@ from textual.content import Content
 
 from levtop import fmt
 from levtop.model import MINUTE
-from levtop.widgets.open_interest import NO_DATA, MarketPanel, state_badge, swatch, venue_colors
+from levtop.widgets.open_interest import NO_DATA, MarketPanel, fit, state_badge, swatch, venue_colors
 
 if TYPE_CHECKING:
     from levtop.signals import Signal
@@ -69,17 +69,31 @@ class FundingPanel(MarketPanel):
         verdict = view.selected.verdict
         state, word = funding_state_word(verdict.signals.get("funding") if verdict else None, funding)
 
+        width = self.content_size.width
         if funding.weighted_8h is None:
-            rate = Content.styled(NO_DATA, "bold")
+            rate = short_rate = Content.styled(NO_DATA, "bold")
         else:
-            rate = Content.assemble((fmt.rate(funding.weighted_8h), "bold"), ("/8h", "$text-muted"), "  ",
-                                    ("APR ", "$text-muted"), fmt.pct(funding.apr))
+            short_rate = Content.assemble((fmt.rate(funding.weighted_8h), "bold"), ("/8h", "$text-muted"))
+            rate = Content.assemble(short_rate, "  ", ("APR ", "$text-muted"), fmt.pct(funding.apr))
         badge = state_badge(state, word)
         band = f"neutral {fmt.rate(funding.neutral_low).rstrip('%')}..{fmt.rate(funding.neutral_high)}"
+        pays = who_pays(funding.weighted_8h)
         if self.compact:
-            lines = [Content.assemble(rate, "  ", badge)]
+            lines = [fit(width, [Content.assemble(rate, "  ", badge), Content.assemble(short_rate, "  ", badge),
+                                 Content.assemble(short_rate, " ", badge)])]
+        elif self.short:
+            soonest = min((v.next_funding_ts for v in funding.venues.values() if v.next_funding_ts is not None),
+                          default=None)
+            when = countdown(soonest - view.now if (soonest is not None and view.now is not None) else None)
+            next_part = Content.assemble(("next ", "$text-muted"), when)
+            lines = [
+                fit(width, [Content.assemble(rate, "  ", badge), Content.assemble(short_rate, "  ", badge)]),
+                fit(width, [Content.assemble((f"{pays} · " if pays else "", "$text-muted"), next_part,
+                                             (f" · {band}", "$text-muted")),
+                            Content.assemble((f"{pays} · " if pays else "", "$text-muted"), next_part),
+                            next_part]),
+            ][:1 if self.tight else 2]
         else:
-            pays = who_pays(funding.weighted_8h)
             lines = [
                 rate,
                 Content.assemble(badge, (f"  {pays}" if pays else "", "$text-muted")),
@@ -106,4 +120,4 @@ class FundingPanel(MarketPanel):
 
         self.draw_chart(view, "funding/8h", funding.lines, fmt.rate,
                         guides=((funding.neutral_low, "good"), (funding.neutral_high, "good")),
-                        legend=Content.assemble(("──", "$good"), " neutral band"))
+                        legend=Content.assemble(("──", "$good"), " neutral band"), figures=rates)

@@ -115,11 +115,16 @@ class LiquidationsPanel(Panel):
     LiquidationsPanel #liq-hourly > .sparkline--min-color { color: $warning 40%; }
     LiquidationsPanel #liq-tape { height: 1fr; margin-top: 1; }
     LiquidationsPanel #liq-notes { height: auto; color: $text-muted; }
+    LiquidationsPanel.-short #liq-totals, LiquidationsPanel.-short #liq-hourly-row,
+    LiquidationsPanel.-short #liq-tape { margin-top: 0; }
+    LiquidationsPanel.-short #liq-notes, LiquidationsPanel.-compact #liq-notes { display: none; }
     LiquidationsPanel.-compact #liq-cascade { height: 1; }
     LiquidationsPanel.-compact #liq-totals { height: 1; margin-top: 0; }
     LiquidationsPanel.-compact #liq-hourly-row { margin-top: 0; }
     LiquidationsPanel.-compact #liq-tape { margin-top: 0; }
     """
+    TAPE_ROWS = 4
+    """The tape's header and three events: fewer, and the panel drops its gaps and footnotes."""
 
     def __init__(self, *, deferred: bool = False, id: str | None = None, classes: str | None = None):
         super().__init__(deferred=deferred, id=id, classes=classes)
@@ -134,6 +139,9 @@ class LiquidationsPanel(Panel):
             yield Sparkline([], id="liq-hourly")
         yield TextBlock(self._tape, id="liq-tape")
         yield TextBlock(self._notes, id="liq-notes")
+
+    def full_rows(self) -> int:
+        return 2 + 1 + 4 + 1 + 1 + 1 + self.TAPE_ROWS + 1
 
     def shown_key(self, view: MarketView) -> object:
         return view.selected.liquidations, view.window
@@ -239,13 +247,18 @@ class LiquidationsPanel(Panel):
             header, rows = tape_rows(liq.tape, columns, marks, largest)
             if cells(header) <= width:
                 break
+        if self.compact:
+            return "\n".join(rows)  # two rows at 80x24: events, not a header over one
         return "\n".join([f"[b $text-muted]{header}[/]", *rows])
 
     def _notes(self, width: int) -> str:
+        """What the marks mean: '≥ binance: lower bound: Binance sends at most one...', or as much
+        of it as fits; never the mark and the venue alone, which would say nothing."""
         notes = sorted((self.liquidations.notes if self.liquidations is not None else {}).items())
         return first_fitting(width, [
             "  ".join(f"{note_mark(note)} {venue}: {note}" for venue, note in notes),
-            "  ".join(f"{note_mark(note)} {venue}" for venue, note in notes),
+            "  ".join(f"{note_mark(note)} {venue}: {note.split(':')[0]}" for venue, note in notes),
+            "  ".join(f"{note_mark(note)} {note.split(':')[0]}" for venue, note in notes),
         ]) if notes else ""
 
 

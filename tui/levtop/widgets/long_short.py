@@ -69,7 +69,7 @@ class LongShortPanel(MarketPanel):
         venues = list(ls.global_ratio)
         colors = venue_colors(self, venues)
         name_width = max((len(v) for v in venues), default=0)
-        if not self.compact and venues:
+        if not self.compact and not self.short and venues:
             # The table's column header closes the headline, right above its rows.
             indent = " " * (len(swatch(None).plain) + 1 + name_width)
             headline.append(Content(""))
@@ -91,4 +91,5 @@ class LongShortPanel(MarketPanel):
             row.set(text, line.values if line else (), colors[row.venue])
 
         self.draw_chart(view, "global long/short", ls.lines, ratio, guides=((1.0, ""),),
-                        legend=Content.assemble(("──", "$text-muted"), " 1.00 even"))
+                        legend=Content.assemble(("──", "$text-muted"), " 1.00 even"),
+                        figures={v: ratio(ls.global_ratio.get(v)) for v in venues})

@@ -21,12 +21,14 @@ from textual.widgets import Sparkline, Static
 
 from levtop import fmt
 from levtop.model import VENUES
-from levtop.widgets.chart import ChartSpec, TimeChart, readable_on, theme_color
+from levtop.widgets.chart_spec import ChartSpec
+from levtop.widgets.colours import readable_on, theme_color
 from levtop.widgets.glyphs import NO_DATA, STATE_COLOUR, STATE_GLYPH
 from levtop.widgets.panel import Panel, set_text
 
 if TYPE_CHECKING:
     from levtop.view import Line, MarketView
+    from levtop.widgets.chart import TimeChart
 
 VENUE_PALETTE_VARIABLES = ("primary", "accent", "foreground")
 """Theme colours for venues in VENUES order. $secondary is usually a shade of $primary, too
@@ -148,22 +150,42 @@ class VenueRows(Vertical):
 
 
 class MarketPanel(Panel):
-    """A panel made of a headline, a per-venue table and a per-venue chart."""
+    """A panel made of a headline, a per-venue table and a per-venue chart.
+
+    Three layouts, by the room the panel has: the full one (headline, venue table, caption,
+    chart); a short one when the panel is too low for that and a useful chart (a one or two line
+    headline, and a legend naming each venue's figure in its line colour instead of the table);
+    and the compact one at 80x24 (no chart: a sparkline per venue row).
+    """
+
+    FULL_HEADLINE_ROWS = 3
+    """The full headline's height, blank lines included: with the venue table, the gaps, the
+    caption and CHART_ROWS, what the full layout needs."""
+    CHART_ROWS = 8
+    """The fewest rows a chart reads well in: its axis and labels take two."""
 
     DEFAULT_CSS = """
     MarketPanel > .headline { height: auto; }
     MarketPanel > VenueRows { margin-top: 1; }
     MarketPanel > .caption { margin-top: 1; height: 1; color: $text-muted; text-align: center; }
+    MarketPanel.-short > VenueRows { display: none; }
+    MarketPanel.-short > .caption { margin-top: 0; }
     MarketPanel.-compact > VenueRows { margin-top: 0; }
     MarketPanel.-compact VenueRow > Sparkline { display: block; }
     MarketPanel.-compact > TimeChart, MarketPanel.-compact > .caption { display: none; }
     """
 
     def compose_body(self) -> ComposeResult:
+        # plotext (40 ms of imports) comes with the chart, after the first frame.
+        from levtop.widgets.chart import TimeChart
+
         yield Static(classes="headline", markup=False)
         yield VenueRows()
         yield Static(classes="caption", markup=False)
         yield TimeChart()
+
+    def full_rows(self) -> int:
+        return self.FULL_HEADLINE_ROWS + len(VENUES) + 3 + self.CHART_ROWS
 
     @property
     def headline(self) -> Static:
@@ -171,22 +193,56 @@ class MarketPanel(Panel):
 
     @property
     def chart(self) -> TimeChart:
-        return self.query_one(TimeChart)
+        return self.query_one("TimeChart")  # type: ignore[return-value]
 
     def set_headline(self, lines: Sequence[Content]) -> None:
         set_text(self.headline, Content("\n").join(lines))
 
     def draw_chart(self, view: MarketView, title: str, lines: Mapping[str, Line], y_label: Callable[[float], str],
-                   guides: tuple[tuple[float, str], ...] = (), legend: Content | str = "") -> None:
+                   guides: tuple[tuple[float, str], ...] = (), legend: Content | str = "",
+                   figures: Mapping[str, str] | None = None) -> None:
         """The chart of a line per venue over the app's window, and its caption: what is drawn,
-        over which window, what the guides mean."""
-        caption = Content.assemble(title, " · ", view.window, *(("  ", legend) if legend else ()))
+        over which window, what the guides mean; in the short layout, each venue's line colour
+        and its figure (``figures``), which stand in for the venue table."""
+        if self.short:
+            caption = venue_legend(self, figures or {}, view.window, legend, self.content_size.width)
+        else:
+            caption = Content.assemble(title, " · ", view.window, *(("  ", legend) if legend else ()))
         set_text(self.query_one(".caption", Static), caption, layout=False)
         start, end = view.chart_windows.get(view.window, (0, 1))
-        self.chart.draw(ChartSpec(venue_lines(lines), end, end - start, y_label, guides=guides))
+        self.chart.draw(ChartSpec(venue_lines(lines), end, end - start, y_label, guides=guides,
+                                  subject=view.selected.asset))
 
     def venue_rows(self, venues: Sequence[str]) -> list[VenueRow]:
         return self.query_one(VenueRows).rows(venues)
+
+
+def fit(width: int, candidates: Sequence[Content]) -> Content:
+    """The first candidate that fits ``width`` cells (the last one if none does): the most
+    detailed line the panel has room for, never a line wrapped mid-phrase."""
+    return next((c for c in candidates if c.cell_length <= width), candidates[-1])
+
+
+def venue_legend(widget: Widget, figures: Mapping[str, str], window: str, legend: Content | str,
+                 width: int) -> Content:
+    """'━ binance 53%  ━ bybit 31%  ━ okx 16% · 7d': each venue in its chart line's colour with
+    its figure, then the window; fewer details when the width is short."""
+    colors = venue_colors(widget, list(figures))
+
+    def entries(with_figures: bool) -> Content:
+        return _join([Content.assemble(swatch(colors[v], "━"), f" {v}", f" {figure}" if with_figures else "")
+                      for v, figure in figures.items()])
+
+    window_part = Content.styled(f" · {window}", "$text-muted")
+    extra = (Content.assemble("  ", legend),) if legend else ()
+    return fit(width, [
+        Content.assemble(entries(True), window_part, *extra),
+        Content.assemble(entries(True), window_part),
+        entries(True),
+        Content.assemble(entries(False), window_part, *extra),
+        Content.assemble(entries(False), window_part),
+        entries(False),
+    ])
 
 
 def _join(parts: Sequence[str | Content], separator: str = "  ") -> Content:
@@ -202,6 +258,7 @@ class OpenInterestPanel(MarketPanel):
     """Aggregate OI (USD and coins), its split by venue, its changes and its rebuild since a flush."""
 
     TITLE = "Open Interest"
+    FULL_HEADLINE_ROWS = 5
 
     def shown_key(self, view: MarketView) -> object:
         verdict = view.selected.verdict
@@ -214,30 +271,41 @@ class OpenInterestPanel(MarketPanel):
         oi = view.selected.open_interest
         asset = view.selected.asset
         verdict = view.selected.verdict
+        width = self.content_size.width
 
+        usd = Content.styled(fmt.usd(oi.total_usd), "bold")
         if oi.total_usd is None and oi.total_base is None:
-            total = Content.styled(NO_DATA, "bold")
+            total = usd = Content.styled(NO_DATA, "bold")
         else:
             coins = f"{fmt.number(oi.total_base, 0)} {asset}" if oi.total_base is not None else f"n/a {asset}"
-            total = Content.assemble((fmt.usd(oi.total_usd), "bold"), "  ", (coins, "$text-muted"))
-        changes = Content.assemble(("24h ", "$text-muted"), change(oi.change_24h), "  ",
-                                   ("7d ", "$text-muted"), change(oi.change_7d))
+            total = Content.assemble(usd, "  ", (coins, "$text-muted"))
+        day = Content.assemble(("24h ", "$text-muted"), change(oi.change_24h))
+        week = Content.assemble(("7d ", "$text-muted"), change(oi.change_7d))
+        changes = _join([day, week])
         no_flush = verdict is not None and verdict.flush is None
+        peak = Content.assemble(("peak ", "$text-muted"), change(oi.drawdown_30d))
+        rebuild = Content.assemble(("rebuild ", "$text-muted"), change(oi.rebuild))
+        badges = ([self._signal(verdict.signals.get("oi_rebuild"), "rebuild"),
+                   self._signal(verdict.signals.get("oi_level"), "level")] if verdict is not None else [])
 
         lines: list[Content] = []
         if self.compact:
-            lines.append(total)
-            lines.append(changes)
-            lines.append(_join([Content.assemble(("peak ", "$text-muted"), change(oi.drawdown_30d)),
-                                Content.assemble(("rebuild ", "$text-muted"), change(oi.rebuild))]))
+            lines.append(fit(width, [_join([usd, changes]), _join([usd, day, week], " "), _join([usd, day])]))
+            lines.append(fit(width, [_join([peak, rebuild]), _join([peak, rebuild], " "), peak]))
+        elif self.short:
+            # Two lines: the figures, then where OI stands against its peak and the two verdicts.
+            lines.append(fit(width, [_join([total, changes]), _join([usd, changes]), _join([usd, day])]))
+            since = [rebuild] if oi.rebuild is not None else []
+            if not self.tight:  # the status bar carries both verdicts too
+                lines.append(fit(width, [_join([peak, *since, *badges]), _join([peak, *since, *badges[1:]]),
+                                         _join([peak, *badges[1:]]), _join(badges[1:] or [peak])]))
         else:
             lines.append(total)
             lines.append(changes)
             lines.append(Content.assemble(change(oi.drawdown_30d), (" vs 30d peak", "$text-muted")))
             lines.append(self._rebuild_text(oi.rebuild, oi.rebuild_since, no_flush))
-            if verdict is not None:
-                lines.append(_join([self._signal(verdict.signals.get("oi_rebuild"), "rebuild"),
-                                    self._signal(verdict.signals.get("oi_level"), "level")], "   "))
+            if badges:
+                lines.append(_join(badges, "   "))
         self.set_headline(lines)
 
         venues = list(oi.venues)
@@ -258,7 +326,8 @@ class OpenInterestPanel(MarketPanel):
             line = oi.lines.get(row.venue)
             row.set(Content.assemble(*parts), line.values if line else (), colors[row.venue])
 
-        self.draw_chart(view, "USD OI by venue", oi.lines, usd_tick)
+        self.draw_chart(view, "USD OI by venue", oi.lines, usd_tick,
+                        figures={v: fmt.pct(oi.venues[v].share, 0, signed=False) for v in venues})
 
     @staticmethod
     def _rebuild_text(rebuild: float | None, since: int | None, no_flush: bool) -> Content:

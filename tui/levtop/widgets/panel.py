@@ -22,7 +22,8 @@ class Panel(Widget, can_focus=True):
 
     The app calls ``show(view)`` whenever the view model changes (coalesced, at most once a
     second) and sets ``compact`` when the terminal is small (80x24): sparklines instead of
-    charts, fewer columns. Subclasses set ``TITLE``, compose their content in ``compose_body``,
+    charts, fewer columns. A panel too low for its full layout (``full_rows``) draws a short one.
+    Subclasses set ``TITLE``, compose their content in ``compose_body``,
     implement ``draw`` and name in ``shown_key`` what of the view they show; they keep their own
     ``DEFAULT_CSS``. A panel never fetches or computes market data itself.
 
@@ -45,6 +46,10 @@ class Panel(Widget, can_focus=True):
         border-title-color: $accent;
     }
     """
+
+    TIGHT_ROWS = 10
+    """Under this many content rows (100x30 gives seven), a short panel is tight (class
+    ``-tight``): one line where it has two, so that a chart still gets five rows."""
 
     compact: reactive[bool] = reactive(False)
     stale_reason: reactive[str] = reactive("")
@@ -89,6 +94,23 @@ class Panel(Widget, can_focus=True):
         self.set_class(compact, "-compact")
         self._redraw()
 
+    def full_rows(self) -> int:
+        """The content rows the panel's full layout needs; in fewer, it draws its short layout
+        (class ``-short``: fewer details, so that its chart keeps the rows it reads well in)."""
+        return 0
+
+    @property
+    def short(self) -> bool:
+        return not self.compact and self.content_size.height < self.full_rows()
+
+    @property
+    def tight(self) -> bool:
+        return self.short and self.content_size.height < self.TIGHT_ROWS
+
+    def on_resize(self) -> None:
+        # The layout, and how much detail each line holds, follow the panel's size.
+        self._redraw()
+
     def show(self, view: MarketView) -> None:
         """Draw ``view``, unless it holds nothing new for this panel: most refreshes change one
         panel or none, and an unchanged panel then costs neither a rebuild nor a repaint."""
@@ -98,6 +120,8 @@ class Panel(Widget, can_focus=True):
         key = self.shown_key(view)
         if key != self._shown:
             self._shown = key
+            self.set_class(self.short, "-short")
+            self.set_class(self.tight, "-tight")
             self.draw(view)
 
     def _redraw(self) -> None:

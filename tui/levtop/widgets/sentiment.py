@@ -8,7 +8,6 @@ from textual.app import ComposeResult
 from textual.widgets import Sparkline
 
 from levtop.thresholds import Thresholds
-from levtop.widgets.chart import TimeChart
 from levtop.widgets.flow_parts import (
     HISTORY_WINDOW,
     NO_DATA,
@@ -51,6 +50,8 @@ class SentimentPanel(Panel):
     SentimentPanel #sentiment-spark > .sparkline--max-color { color: $warning; }
     SentimentPanel #sentiment-spark > .sparkline--min-color { color: $success; }
     SentimentPanel #sentiment-chart { margin-top: 1; }
+    SentimentPanel.-short #sentiment-gauge, SentimentPanel.-short #sentiment-chart { margin-top: 0; }
+    SentimentPanel.-tight #sentiment-gauge { height: 1; }
     SentimentPanel.-compact #sentiment-gauge { height: 1; margin-top: 0; }
     SentimentPanel.-compact #sentiment-chart { display: none; }
     SentimentPanel.-compact #sentiment-spark { display: block; margin-top: 0; }
@@ -63,10 +64,16 @@ class SentimentPanel(Panel):
         self.state = "unknown"
 
     def compose_body(self) -> ComposeResult:
+        from levtop.widgets.chart import TimeChart  # plotext: after the first frame
+
         yield TextBlock(self._headline, id="sentiment-headline")
         yield TextBlock(self._gauge, id="sentiment-gauge")
         yield TimeChart(id="sentiment-chart")
         yield Sparkline([], id="sentiment-spark")
+
+    def full_rows(self) -> int:
+        # The headline, the gauge and its zones, the chart's title and eight rows, two gaps.
+        return 1 + 2 + 1 + 8 + 2
 
     def shown_key(self, view: MarketView) -> object:
         return (view.selected.sentiment, signal_state(view, "sentiment"), view.chart_windows.get(HISTORY_WINDOW))
@@ -76,8 +83,9 @@ class SentimentPanel(Panel):
         self.sentiment, self.state = sentiment, signal_state(view, "sentiment")
         for block in self.query(TextBlock):
             block.update()
-        self.query_one(TimeChart).draw(history_chart(
-            view, sentiment.line, f"Fear & Greed · {HISTORY_WINDOW}", y_label=zone_tick,
+        self.query_one("#sentiment-chart").draw(history_chart(
+            # A short panel gives the title's row to the chart: its x axis says -30d already.
+            view, sentiment.line, "" if self.short else f"Fear & Greed · {HISTORY_WINDOW}", y_label=zone_tick,
             # The zones are the guide lines (and the gauge above names them).
             y_limits=(0, 100), guides=((sentiment.fear_max, "good"), (sentiment.greed_above, "bad")),
         ))
@@ -112,7 +120,7 @@ class SentimentPanel(Panel):
         fear_max = self.sentiment.fear_max if self.sentiment is not None else FEAR_MAX
         greed_above = self.sentiment.greed_above if self.sentiment is not None else GREED_ABOVE
         bar = gauge_bar(value, width, fear_max, greed_above)
-        if self.compact:
+        if self.compact or self.tight:
             return bar
         fear, neutral, greed = f"◀ fear ≤{fear_max:g}", "neutral", f"greed >{greed_above:g} ▶"
         neutral_at = round((fear_max + greed_above) / 200 * width - len(neutral) / 2)

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from levtop.view import MarketView, WatchRow
 
 
+MARKER = "▌"
+"""Left of the selected row's lines: the selection reads without its colours."""
+
+
 def row_markup(row: WatchRow, compact: bool) -> str:
     glyph = f"[{PHASE_COLOUR.get(row.phase, '$text')}]{PHASE_GLYPH.get(row.phase, '?')}[/]"
     if compact:
@@ -45,6 +49,7 @@ class Watchlist(Widget, can_focus=True):
         & > .watchlist--highlighted {
             color: $foreground;
             background: $block-cursor-blurred-background;
+            text-style: bold;
         }
         &:focus {
             border: round $accent;
@@ -52,7 +57,7 @@ class Watchlist(Widget, can_focus=True):
             & > .watchlist--highlighted {
                 color: $block-cursor-foreground;
                 background: $block-cursor-background;
-                text-style: $block-cursor-text-style;
+                text-style: bold;
             }
         }
     }
@@ -92,13 +97,22 @@ class Watchlist(Widget, can_focus=True):
             self.refresh()
 
     def render(self) -> RenderResult:
+        """Each row after a margin cell, which holds a bar for the selected row: the selection
+        reads without colour. Focused, the selected row is all in the theme's cursor colours
+        (its phase stays in the glyph and the word): a phase colour on the cursor's background
+        could be green on blue. Blurred, its background is faint and the phase keeps its colour."""
         width = self.content_size.width
         highlight = self.get_visual_style("watchlist--highlighted")
+        focused = self.has_focus
         lines: list[Content] = []
         for asset, markup in self._rows:
+            selected = asset == self._selected
             for line in markup.split("\n"):
-                content = Content.from_markup(line).truncate(width, pad=True)
-                lines.append(content.stylize_before(highlight) if asset == self._selected else content)
+                content = Content.from_markup((MARKER if selected else " ") + line).truncate(width, pad=True)
+                if selected:
+                    content = content.stylize(highlight) if focused else content.stylize_before(highlight)
+                    content = content.stylize("bold $accent", 0, 1)  # the bar stands out in both
+                lines.append(content)
         return Content("\n").join(lines)
 
     def on_click(self, event: events.Click) -> None:
