@@ -50,6 +50,15 @@ def test_same_millisecond_liquidations_add_up_within_and_across_batches():
     assert list(series.values) == [175.0, 10.0, 1.0]
 
 
+def test_a_liquidation_equal_to_a_stored_one_in_the_same_millisecond_adds_up_too():
+    """Events are never restatements, even when a later batch repeats a stored row exactly."""
+    store = HistoryStore()
+    store.append([s(T0, 5.0, "liq_long_usd"), s(T0 + 1, 2.0, "liq_long_usd")])
+    store.series("binance", "BTC", "liq_long_usd")
+    store.append([s(T0 + 1, 2.0, "liq_long_usd"), s(T0 + 2, 1.0, "liq_long_usd")])
+    assert list(store.series("binance", "BTC", "liq_long_usd").values) == [5.0, 4.0, 1.0]
+
+
 def test_a_restated_volume_bucket_replaces_the_stored_one():
     """Volumes are additive over windows, but each row is a bucket's total: a re-poll restates it."""
     store = HistoryStore()
@@ -67,6 +76,41 @@ def test_a_poll_that_restates_what_is_stored_changes_nothing():
     store.append([s(T0 + 5 * MINUTE, 2.0), s(T0 + 10 * MINUTE, 3.0)])  # joins and adds one
     assert store.version == version + 1
     assert list(store.series("binance", "BTC", "oi_base").values) == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("minute_polls", [False, True])
+@pytest.mark.parametrize("metric", ["oi_base", "liq_long_usd", "perp_volume_usd"])
+def test_short_sample_batches_store_exactly_what_frames_of_the_same_rows_store(metric, minute_polls):
+    """Samples in short batches take a path without numpy (``add_rows``); frames always take the
+    general one. Polls that restate stored rows (between rows another poll wrote), revise a
+    restated value, arrive out of order or repeat a millisecond must store the same."""
+    import random
+
+    rng = random.Random(7)
+    by_samples, by_frames = HistoryStore(), HistoryStore()
+    revised: dict[int, float] = {}  # points the venue has restated with a new value since
+    newest = T0
+    for step in range(400):
+        newest += rng.choice((1, 2, 5)) * MINUTE
+        if minute_polls and step % 3 == 0:  # a poll of the current value, between history points
+            rows = [(newest + rng.randint(0, 59_000), float(rng.randint(1, 9)))]
+        else:  # a history poll: the last 12 five-minute points
+            grid = newest // (5 * MINUTE) * 5 * MINUTE
+            rows = [(t, revised.get(t, float(t // MINUTE % 97))) for t in range(grid - 55 * MINUTE, grid + 1, 5 * MINUTE)]
+            if rng.random() < 0.1:
+                at = rng.randrange(len(rows) - 1)
+                revised[rows[at][0]] = rows[at][1] + 0.5
+                rows[at] = (rows[at][0], rows[at][1] + 0.5)
+            if rng.random() < 0.03:
+                rng.shuffle(rows)
+            if rng.random() < 0.03:
+                rows.append(rows[-1])
+        by_samples.append([s(ts, value, metric) for ts, value in rows])
+        by_frames.append(pl.DataFrame({"ts": [ts for ts, _ in rows], "venue": "binance", "asset": "BTC",
+                                       "metric": metric, "value": [value for _, value in rows]}))
+        if step % 10 == 0 or step == 399:  # readers come and go: merges happen between appends
+            a, b = by_samples.series("binance", "BTC", metric), by_frames.series("binance", "BTC", metric)
+            assert a.ts.tolist() == b.ts.tolist() and a.values.tolist() == b.values.tolist(), step
 
 
 def test_a_series_handed_out_never_changes_and_is_read_only():

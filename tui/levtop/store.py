@@ -70,6 +70,9 @@ of a quarter more memory at most."""
 MIN_CAPACITY = 16
 MAX_PENDING = 512
 """Chunks held for the next read before they are merged anyway (a store nobody reads)."""
+SHORT_CHUNK = 64
+"""Chunks up to this many rows are checked and written in plain Python (``add_rows``): at this
+size numpy's per-call overhead is most of the cost."""
 
 
 class _SeriesBuffer:
@@ -106,6 +109,42 @@ class _SeriesBuffer:
             self._hold(chunk)
             return True
         return self.add(*chunk)
+
+    def add_rows(self, ts: list[int], values: list[float]) -> bool | None:
+        """Take a short chunk given as lists (a poll's rows, a stream message's events) in the
+        common cases, without numpy's per-call overhead: sorted rows after everything stored,
+        possibly behind a head that repeats stored rows exactly (a poll re-sends the last points
+        it had). Returns whether the series changed, or None when the chunk needs ``add``."""
+        if self.pending or len(ts) > SHORT_CHUNK:
+            return None
+        for i in range(1, len(ts)):
+            if ts[i] <= ts[i - 1]:
+                return None
+        last = self.last
+        skip = 0
+        if last is not None and ts[0] <= last:
+            if self.events:
+                return None  # same-ms events add up: the merge does that
+            while skip < len(ts) and ts[skip] <= last:
+                skip += 1
+            at = int(np.searchsorted(self.ts[self.start:self.end], ts[0])) + self.start
+            for i in range(skip):
+                # Both sides are sorted: walk the stored rows up to each restated one.
+                while at < self.end and self.ts[at] < ts[i]:
+                    at += 1
+                if at == self.end or self.ts[at] != ts[i] or self.values[at] != values[i]:
+                    return None  # a restated value changed: the merge replaces it
+            if skip == len(ts):
+                return False
+        n = len(ts) - skip
+        if self.end + n > self.ts.size:
+            return None
+        self.ts[self.end:self.end + n] = ts[skip:]
+        self.values[self.end:self.end + n] = values[skip:]
+        self.end += n
+        self.last = int(ts[-1])
+        self.cached = None
+        return True
 
     def add(self, ts: np.ndarray, values: np.ndarray) -> bool:
         """Take a chunk; returns whether the series may have changed."""
@@ -328,9 +367,15 @@ class HistoryStore:
                     first = last = ts[0]
                     changed |= buf.add_one(first, values[0])
                 else:
-                    ts = np.asarray(ts, dtype=np.int64)
-                    first, last = int(ts.min()), int(ts.max())
-                    changed |= buf.add(ts, np.asarray(values, dtype=np.float64))
+                    added = None
+                    if isinstance(ts, list) and len(ts) <= SHORT_CHUNK:  # a poll's or a message's rows
+                        first, last = int(min(ts)), int(max(ts))
+                        added = buf.add_rows(ts, values)
+                    if added is None:
+                        ts = np.asarray(ts, dtype=np.int64)
+                        first, last = int(ts.min()), int(ts.max())
+                        added = buf.add(ts, np.asarray(values, dtype=np.float64))
+                    changed |= added
                 rows += len(ts)
                 oldest = first if oldest is None or first < oldest else oldest
                 newest = last if newest is None or last > newest else newest
