@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,8 +37,10 @@ ROUND_LEVEL_SHARE = 0.5
 LONG, SHORT = "long", "short"
 
 
-@dataclass(frozen=True)
-class Liquidation:
+class Liquidation(NamedTuple):
+    """One liquidation order. A NamedTuple: streams build thousands a second, and a frozen
+    dataclass costs five times as much to make."""
+
     ts: int
     asset: str
     venue: str

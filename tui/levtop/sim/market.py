@@ -437,13 +437,18 @@ class Market:
         if hi <= lo:
             return EventBatch.empty()
         days = range(lo // DAY, (hi - 1) // DAY + 1)
-        return EventBatch.concat([self._liquidation_day(asset, venue, d) for d in days]).window(lo, hi)
+        # Each day cut to the window first: a stream asks for a fraction of a second of a day
+        # five times a second, and concatenating whole days copied them every time.
+        parts = [self._liquidation_day(asset, venue, d).window(lo, hi) for d in days]
+        return parts[0] if len(parts) == 1 else EventBatch.concat(parts)
 
     def liquidations(self, asset: str, venue: str, start_ms: int, end_ms: int) -> list[Liquidation]:
         batch = self.liquidation_batch(asset, venue, start_ms, end_ms)
+        # tolist() converts in C, to the same Python ints and floats as int() and float() each.
         return [
-            Liquidation(int(t), asset, venue, "long" if is_long else "short", float(p), float(q))
-            for t, is_long, p, q in zip(batch.ts, batch.is_long, batch.price, batch.qty)
+            Liquidation(t, asset, venue, "long" if is_long else "short", p, q)
+            for t, is_long, p, q in zip(batch.ts.tolist(), batch.is_long.tolist(), batch.price.tolist(),
+                                        batch.qty.tolist())
         ]
 
     def _liquidation_day(self, asset: str, venue: str, day: int) -> EventBatch:
