@@ -65,14 +65,18 @@ def render_chart(spec: ChartSpec, width: int, height: int, colour_of: Callable[[
 
     rows = max(1, plot_height - 2)  # the x axis and its labels below
     low, high = y_range(spec)
-    ticks = [t for t in (spec.y_ticks if spec.y_ticks is not None else y_ticks(low, high, rows)) if low <= t <= high]
+    marker = MARKERS.get(spec.dots, "braille")
+    on_row = row_snapper(low, high, rows, DOTS_DOWN[marker])
+    if spec.y_ticks is not None:
+        ticks = [t for t in spec.y_ticks if low <= t <= high]
+    else:
+        ticks = spaced([t for t in y_ticks(low, high, rows) if low <= t <= high],
+                       row_of(low, high, rows, DOTS_DOWN[marker]))
     y_labels = [spec.y_label(t) for t in ticks]
     gutter = max((len(label) for label in y_labels), default=0)
     columns = max(1, width - 1 - gutter)  # the plotting area, right of the labels and the axis
     points = [(thin(line, spec.now - spec.span_ms, spec.span_ms, columns), variable) for line, variable in spec.lines]
 
-    marker = MARKERS.get(spec.dots, "braille")
-    on_row = row_snapper(low, high, rows, DOTS_DOWN[marker])
     # Guides first: plotext draws later series on top, and the lines matter more.
     for value, variable in spec.guides:
         plt.hline(on_row(value), number(colour_of(variable) if variable else muted))
@@ -101,6 +105,16 @@ def render_chart(spec: ChartSpec, width: int, height: int, colour_of: Callable[[
     return Content("\n").join([Content.styled(title, Style(foreground=muted, bold=True)), picture])
 
 
+def row_of(low: float, high: float, rows: int, dots_down: int) -> Callable[[float], int]:
+    """The row (from the bottom) where plotext draws a line's dots at a y value."""
+    scale = (rows * dots_down - 1) / (high - low) if high > low else 0.0
+
+    def row(value: float) -> int:
+        return math.floor(round(0.5 + scale * (value - low), 8)) // dots_down
+
+    return row
+
+
 def row_snapper(low: float, high: float, rows: int, dots_down: int) -> Callable[[float], float]:
     """A y value moved to the middle of the row where plotext draws a line's dots at that value.
 
@@ -109,12 +123,17 @@ def row_snapper(low: float, high: float, rows: int, dots_down: int) -> Callable[
     disagree, and a label or a guide would sit a row away from the data at its own value."""
     if rows < 2 or high <= low:
         return lambda value: value
+    row = row_of(low, high, rows, dots_down)
+    return lambda value: low + row(value) / (rows - 1) * (high - low)
 
-    def on_row(value: float) -> float:
-        dot = math.floor(round(0.5 + (rows * dots_down - 1) * (value - low) / (high - low), 8))
-        return low + (dot // dots_down) / (rows - 1) * (high - low)
 
-    return on_row
+def spaced(ticks: list[float], row: Callable[[float], int]) -> list[float]:
+    """The ticks with a free row between any two labels: rounding puts some a row apart."""
+    kept: list[float] = []
+    for tick in ticks:
+        if not kept or abs(row(tick) - row(kept[-1])) >= 2:
+            kept.append(tick)
+    return kept
 
 
 def y_ticks(low: float, high: float, rows: int) -> list[float]:
