@@ -140,8 +140,10 @@ class Market:
     def clamp(self, ts: int) -> int:
         return min(max(int(ts), self.first_ms), self.end_ms)
 
-    def minute_index(self, ts: np.ndarray | int) -> np.ndarray:
+    def minute_index(self, ts: np.ndarray | int) -> np.ndarray | int:
         """Index of the modelled minute containing each ts, clamped to the modelled range."""
+        if type(ts) is int:  # one time, asked by every request: plain arithmetic, no arrays
+            return min(max((ts - self.first_ms) // MINUTE, 0), self._minutes - 1)
         offset = np.asarray(ts, dtype=np.int64) - self.first_ms
         return np.clip(offset // MINUTE, 0, self._minutes - 1)
 
