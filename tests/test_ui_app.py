@@ -76,6 +76,49 @@ async def test_keys_move_the_selection_and_every_panel_follows():
         assert app.selected == "BTC"
 
 
+async def test_a_new_selection_shows_in_the_bar_and_the_list_before_its_view_is_built():
+    """The key is answered at once: the bar and the list show the new asset with its latest known
+    verdict while the new view is still being built (slow in a liquidation burst)."""
+    import threading
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j")  # every asset's verdict seen once
+        await settle(pilot, app)
+        await pilot.press("k")
+        await settle(pilot, app)
+        eth_phase = app.query_one(StatusBar)._verdicts["ETH"].phase
+        release = threading.Event()
+        build = app.builder.build_from_series
+
+        def held_build(*args, **kwargs):
+            release.wait(10)
+            return build(*args, **kwargs)
+
+        app.builder.build_from_series = held_build
+        try:
+            await pilot.press("j")
+            await pilot.pause(0.1)
+            assert app.view_model.selected.asset == "BTC"  # the new view is not there yet
+            assert f"ETH {eth_phase}" in status_text(app)
+            assert app.query_one(Watchlist)._selected == "ETH"
+        finally:
+            release.set()
+        await settle(pilot, app)
+        assert app.view_model.selected.asset == "ETH" and f"ETH {eth_phase}" in status_text(app)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_key_bar_keeps_help_and_quit_when_narrow(width):
+    app = make_app()
+    async with app.run_test(size=(width, 40)) as pilot:
+        await settle(pilot, app)
+        text = str(app.query_one(KeyBar).render())
+        assert "? Help" in text and "q Quit" in text and text.rstrip().endswith("▏^p palette")
+        assert text.startswith(" j Next asset ")
+
+
 async def test_window_keys():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:

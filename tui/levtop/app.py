@@ -135,8 +135,8 @@ class LevtopApp(App):
         Binding("left", "replay_back", "-1 day", id="replay-back"),
         Binding("right", "replay_forward", "+1 day", id="replay-forward"),
         Binding("z,enter", "zoom", "Zoom", id="zoom"),
-        Binding("left_square_bracket", "shorter_window", "[ window", id="shorter-window"),
-        Binding("right_square_bracket", "longer_window", "] window", id="longer-window"),
+        Binding("left_square_bracket", "shorter_window", "Shorter", id="shorter-window"),
+        Binding("right_square_bracket", "longer_window", "Longer", id="longer-window"),
         Binding("e", "explain", "Explain", id="explain"),
         Binding("t", "cycle_theme", "Theme", id="cycle-theme"),
         Binding("p", "toggle_pause", "Pause", id="pause"),
@@ -460,6 +460,8 @@ class LevtopApp(App):
         release_free_memory()  # at most once a minute: the view's temporaries leave holes in the heaps
 
     def apply_view(self, view: MarketView) -> None:
+        if view.selected.asset != self.selected and self.selected in self.watchlist_assets:
+            return  # built for the selection before a key moved it: the build for the new one follows
         self.view_model = view
         for panel in self.query(Panel):
             panel.show(view)
@@ -528,7 +530,11 @@ class LevtopApp(App):
 
     # -- actions -------------------------------------------------------------------------------
 
-    def watch_selected(self) -> None:
+    def watch_selected(self, asset: str) -> None:
+        if self.view_model is not None:
+            # Shown at once in the bar and the list; the panels follow with the new view.
+            self.query_one(StatusBar).preview(asset)
+            self.query_one(Watchlist).preview(asset)
         self.refresh_view_if_changed(force=True)
 
     def watch_window(self) -> None:

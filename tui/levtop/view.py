@@ -134,6 +134,8 @@ class LiquidationsView:
     """The configured marks of the cascade meter (multiples of the hourly median)."""
     has_data: bool = False
     """False when no venue has reported any liquidation: zero totals then mean 'no data'."""
+    min_baseline_hours: float = 24.0
+    """The stream history the hourly median needs before the meter reads."""
 
 
 @dataclass(frozen=True)
@@ -434,6 +436,7 @@ class ViewBuilder:
             largest_event, signal.value if signal else None, signal.state if signal else "unknown",
             hourly, {v: n for v, n in notes.items() if v in venues},
             self.thresholds.liquidations_elevated, self.thresholds.liquidations_cascade, bool(parts),
+            self.thresholds.liquidations_min_baseline_hours,
         )
 
     def _sentiment(self, get, asof, t) -> SentimentView:

@@ -21,7 +21,12 @@ DESCRIPTION_STYLE = "$footer-description-foreground on $footer-description-backg
 PALETTE_SEPARATOR = ("▏", "$foreground 20%")
 
 
+ALWAYS_SHOWN = ("help", "quit")
+"""Actions whose keys the bar keeps however narrow it is: the rest is one `?` away."""
+
+
 class Hint(NamedTuple):
+    action: str
     key: str
     """The key to press, as Textual names it."""
     display: str
@@ -60,7 +65,7 @@ class KeyBar(Widget):
         shown: dict[str, Hint] = {}
         palette = None
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            hint = Hint(binding.key, app.get_key_display(binding), binding.description, enabled)
+            hint = Hint(binding.action, binding.key, app.get_key_display(binding), binding.description, enabled)
             if binding.key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
                 palette = hint
             elif binding.show and binding.action not in shown:
@@ -71,10 +76,21 @@ class KeyBar(Widget):
         hints, palette = self.hints()
         right = [PALETTE_SEPARATOR, *self._pieces(palette, pad=False)] if palette is not None else []
         room = self.size.width - sum(len(text) for text, _ in right)
+        kept = [hint for hint in hints if hint.action in ALWAYS_SHOWN]
+        others = [hint for hint in hints if hint.action not in ALWAYS_SHOWN]
+        # The other keys fill what the kept ones leave, in order, and stop at the first that
+        # does not fit: a bar that skipped one would read as if its key did not exist.
+        free = room - sum(self._width(hint) for hint in kept)
+        fitting: list[Hint] = []
+        for hint in others:
+            free -= self._width(hint)
+            if free < 0:
+                break
+            fitting.append(hint)
         pieces: list[tuple[str, str]] = []
         self._spans = []
         at = 0
-        for hint in hints:
+        for hint in fitting + kept:
             hint_pieces = self._pieces(hint)
             width = sum(len(text) for text, _ in hint_pieces)
             if at + width > room:
@@ -87,6 +103,10 @@ class KeyBar(Widget):
             self._spans.append((room, self.size.width, palette.key))
             pieces += right
         return Content.assemble(*pieces)
+
+    @classmethod
+    def _width(cls, hint: Hint) -> int:
+        return sum(len(text) for text, _ in cls._pieces(hint))
 
     @staticmethod
     def _pieces(hint: Hint, pad: bool = True) -> list[tuple[str, str]]:

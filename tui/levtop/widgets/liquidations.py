@@ -185,6 +185,16 @@ class LiquidationsPanel(Panel):
             head = f"{badge} {value}"
             bar = cascade_meter(multiple, width - cells(head) - 1, *marks)
             return f"{head} {bar}" if bar else head
+        if multiple is None and liq is not None:
+            # No multiple yet: the stream's history is shorter than the baseline needs.
+            hours = f"{liq.min_baseline_hours:g}h"
+            head = first_fitting(width, [
+                spread(width, f"last 1h: [b]n/a[/] [$text-muted]needs {hours} of liquidations[/]", badge),
+                spread(width, f"last 1h: [b]n/a[/] [$text-muted]needs {hours} of data[/]", badge),
+                spread(width, f"1h: [b]n/a[/] [$text-muted]needs {hours}[/]", badge),
+                f"{value} {badge}",
+            ])
+            return f"{head}\n{cascade_meter(multiple, width, *marks)}"
         head = first_fitting(width, [
             spread(width, f"last 1h: {value} the hourly median", badge),
             spread(width, f"1h: {value} hourly median", badge),

@@ -66,14 +66,40 @@ class StatusBar(Widget):
         super().__init__()
         self.view: MarketView | None = None
         self._shown: tuple | None = None
+        self._asset: str | None = None
+        """The selected asset as shown: ahead of the view while the new one is built."""
+        self._verdicts: dict[str, Verdict | None] = {}
+        """The latest verdict seen for each asset, to show a new selection at once."""
 
     def show(self, view: MarketView) -> None:
         """Repaint only when the bar's text changed: most refreshes change nothing here."""
         self.view = view
-        verdict = view.selected.verdict
+        self._verdicts.update(view.verdicts)
+        self._verdicts[view.selected.asset] = view.selected.verdict
+        self._asset = view.selected.asset
+        self._update()
+
+    def preview(self, asset: str) -> None:
+        """The selection moved: the asset and its latest known verdict now, before the new view
+        (a build of a few tens of milliseconds, more in a liquidation burst) replaces them."""
+        if self.view is not None and asset != self._asset:
+            self._asset = asset
+            self._update()
+
+    def _selection(self) -> tuple[str | None, Verdict | None]:
+        view = self.view
+        if view is None:
+            return None, None
+        if self._asset in (None, view.selected.asset):
+            return view.selected.asset, view.selected.verdict
+        return self._asset, self._verdicts.get(self._asset)
+
+    def _update(self) -> None:
+        view = self.view
+        asset, verdict = self._selection()
         self.set_class(bool(verdict and verdict.green), "-green")
-        shown = (self.phase_text(view).markup, self.gates_text(verdict).markup, self.sources_text(view.health).markup,
-                 self.clock_text(view.now))
+        shown = (self.phase_text(asset, verdict).markup, self.gates_text(verdict).markup,
+                 self.sources_text(view.health).markup, self.clock_text(view.now))
         if shown != self._shown:
             self._shown = shown
             self.refresh()
@@ -81,8 +107,8 @@ class StatusBar(Widget):
     def render(self) -> RenderResult:
         width = self.size.width
         view = self.view
-        verdict = view.selected.verdict if view is not None else None
-        top = Content.assemble(self.phase_text(view), self.gates_text(verdict))
+        asset, verdict = self._selection()
+        top = Content.assemble(self.phase_text(asset, verdict), self.gates_text(verdict))
         right = Content.assemble(f" {self.clock_text(view.now if view else None)} ",
                                  *((f" {self.badge} ", BADGE_STYLE),) if self.badge else ())
         sources = Content.assemble(" ", self.sources_text(view.health if view else {}))
@@ -91,13 +117,12 @@ class StatusBar(Widget):
         return Content("\n").join([top.truncate(width), bottom.truncate(width)])
 
     @staticmethod
-    def phase_text(view: MarketView | None) -> Content:
+    def phase_text(asset: str | None, verdict: Verdict | None) -> Content:
         """' ▲ BTC OVERHEATED ' (the phase's glyph and colour, bold), or nothing before a view."""
-        if view is None:
+        if asset is None:
             return Content("")
-        verdict = view.selected.verdict
         phase = verdict.phase if verdict else "UNKNOWN"
-        text = f"{view.selected.asset} {phase}"
+        text = f"{asset} {phase}"
         if verdict and verdict.purifying_day:
             text += f" day {verdict.purifying_day} of 14-21"
         if verdict and verdict.green:

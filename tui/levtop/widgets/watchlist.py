@@ -96,6 +96,12 @@ class Watchlist(Widget, can_focus=True):
             self._rows, self._selected = rows, view.selected.asset
             self.refresh()
 
+    def preview(self, asset: str) -> None:
+        """The selection moved: highlight it now, before the new view arrives."""
+        if self._rows and asset != self._selected:
+            self._selected = asset
+            self.refresh()
+
     def render(self) -> RenderResult:
         """Each row after a margin cell, which holds a bar for the selected row: the selection
         reads without colour. Focused, the selected row is all in the theme's cursor colours
