@@ -29,9 +29,17 @@ def drain(fd: int, stop: threading.Event) -> None:
 
 
 PTY_CLOSED = "pty closed"
+SHUTDOWN_HANGS = "shutdown hangs"
+"""SIGHUP while Textual's shutdown blocks for good, as seen when a tmux server is killed mid-write:
+LinuxDriver.close waits in WriterThread.stop on an output queue nobody empties."""
+HANGING_SHUTDOWN = (
+    "import threading, textual.drivers._writer_thread as w; "
+    "w.WriterThread.stop = lambda self: threading.Event().wait(); "
+    "from levtop.cli import main; raise SystemExit(main())"
+)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, PTY_CLOSED])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, PTY_CLOSED, SHUTDOWN_HANGS])
 async def test_a_signal_or_a_vanished_terminal_saves_history_and_exits(tmp_path, signum):
     data = tmp_path / "data"
     env = {**os.environ, "LEVTOP_DATA_DIR": str(data), "LEVTOP_CONFIG": str(tmp_path / "config.toml"),
@@ -46,7 +54,8 @@ async def test_a_signal_or_a_vanished_terminal_saves_history_and_exits(tmp_path,
             + f'[sources.binance]\nrest = "{base}"\nws = "{ws}"\nspot = "{base}"\n'
             + f'[sources.fear_greed]\nurl = "{base}"\n[sources.stablecoins]\nurl = "{base}"\n')
         master, slave = pty.openpty()
-        proc = subprocess.Popen([sys.executable, "-m", "levtop"], stdin=slave, stdout=slave,
+        command = ["-c", HANGING_SHUTDOWN] if signum == SHUTDOWN_HANGS else ["-m", "levtop"]
+        proc = subprocess.Popen([sys.executable, *command], stdin=slave, stdout=slave,
                                 stderr=slave, env=env, close_fds=True, start_new_session=True)
         os.close(slave)
         stop = threading.Event()
@@ -60,12 +69,13 @@ async def test_a_signal_or_a_vanished_terminal_saves_history_and_exits(tmp_path,
                 os.close(master)  # the terminal's far end is gone; nobody sends a signal
                 master = None
             else:
-                proc.send_signal(signum)
+                proc.send_signal(signal.SIGHUP if signum == SHUTDOWN_HANGS else signum)
             started = time.monotonic()
             while proc.poll() is None and time.monotonic() - started < 10:
                 await asyncio.sleep(0.1)
             assert proc.poll() is not None, "levtop did not exit within 10 s"
-            assert proc.returncode == 0
+            # A clean exit returns 0; one the deadline had to force, 128 + the signal.
+            assert proc.returncode == (128 + signal.SIGHUP if signum == SHUTDOWN_HANGS else 0)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -79,3 +89,5 @@ async def test_a_signal_or_a_vanished_terminal_saves_history_and_exits(tmp_path,
     assert "exiting on signal" in log
     if signum == PTY_CLOSED:
         assert "the terminal went away" in log
+    if signum == SHUTDOWN_HANGS:
+        assert "the clean exit did not finish" in log

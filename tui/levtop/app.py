@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
@@ -169,6 +170,7 @@ class LevtopApp(App):
         self._seen_versions: tuple | None = None
         self._watch_data = watch_data
         self._error_notified: set[str] = set()
+        self._exit_deadline: threading.Timer | None = None
         self._alerts = None
         self._alerts_since = 0.0
         self._theme_names: list[str] = []
@@ -258,9 +260,28 @@ class LevtopApp(App):
 
     def _terminate(self, signum: int) -> None:
         log.info("exiting on signal %s", signal.Signals(signum).name)
-        # If a clean exit cannot finish (a terminal that no longer takes output), do not hang.
-        asyncio.get_running_loop().call_later(EXIT_DEADLINE_S, os._exit, 128 + signum)
+        self._start_exit_deadline(128 + signum)
         self.exit(return_code=0)
+
+    def _start_exit_deadline(self, code: int) -> None:
+        """If the clean exit has not finished in EXIT_DEADLINE_S, save the history and leave.
+
+        A thread, not the event loop: on a terminal that went away mid-write, Textual's shutdown
+        can block the loop itself (LinuxDriver.close waiting on its output queue forever)."""
+        if self._exit_deadline is None:
+            self._exit_deadline = threading.Timer(EXIT_DEADLINE_S, self._exit_now, args=(code,))
+            self._exit_deadline.daemon = True
+            self._exit_deadline.start()
+
+    def _exit_now(self, code: int) -> None:
+        log.warning("the clean exit did not finish in %g s: saving history and exiting", EXIT_DEADLINE_S)
+        if self.store is not None and self.store.directory is not None and self.mode.kind == "live":
+            try:
+                self.store.save()  # waits for a save in progress, then writes what it left
+            except Exception:  # noqa: BLE001 - exiting regardless; the log says why
+                log.exception("saving history at exit failed")
+        logging.shutdown()
+        os._exit(code)
 
     def _register_themes(self) -> list[str]:
         """Register levtop's and the user's themes and choose the configured one; returns the

@@ -349,6 +349,8 @@ class HistoryStore:
         self._newest: int | None = None
         # Sources append on the event loop while a thread worker saves.
         self._lock = threading.RLock()
+        self._save_lock = threading.Lock()
+        """One save at a time: the app's save worker and an exit that could not wait for it."""
         self.version = 0
         """Bumped on every append that changed something; lets readers skip unchanged data."""
 
@@ -470,7 +472,11 @@ class HistoryStore:
         """Write the days touched since the last save; drop days past retention."""
         if self.directory is None:
             raise ValueError("this store has no directory")
-        history = self.directory / HISTORY_DIR
+        with self._save_lock:
+            return self._save(self.directory)
+
+    def _save(self, directory: Path) -> list[Path]:
+        history = directory / HISTORY_DIR
         history.mkdir(parents=True, exist_ok=True)
         written = []
         cutoff_day = None if self.cutoff is None else self.cutoff // DAY
