@@ -297,7 +297,7 @@ async def test_every_poll_job_stores_plausible_samples_at_sim_time():
             assert set(jobs) == {"premiumIndex", "openInterest", "oiHist", "lsRatio", "topLsRatio", "fundingRate",
                                  "klines", "spotKlines"}
             assert jobs["premiumIndex"].interval_s == 30.0 and jobs["oiHist"].interval_s == 300.0
-            assert jobs["klines"].interval_s == 300.0 and jobs["fundingRate"].interval_s == 3600.0
+            assert jobs["klines"].interval_s == 3600.0 and jobs["fundingRate"].interval_s == 3600.0  # hourly bars
             expected = {
                 "premiumIndex": {"price", "funding_8h"},
                 "openInterest": {"oi_base", "oi_usd"},

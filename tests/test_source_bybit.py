@@ -318,7 +318,7 @@ async def test_every_job_stores_plausible_samples_at_sim_time():
             jobs = {job.endpoint: job for job in venue.poll_jobs(POLL_S)}
             # The batch tickers carry OI: no per-symbol open-interest poll.
             assert sorted(jobs) == ["accountRatio", "fundingHistory", "kline", "openInterest", "tickers"]
-            assert jobs["tickers"].interval_s == 60.0 and jobs["kline"].interval_s == 300.0
+            assert jobs["tickers"].interval_s == 60.0 and jobs["kline"].interval_s == 3600.0
             by_job: dict[str, list[Sample]] = {}
             for name, job in jobs.items():
                 before = sim.clock.now_ms()

@@ -219,7 +219,7 @@ async def test_start_finds_the_swaps_and_every_job_stores_plausible_samples():
         assert set(jobs) == {"fundingRate", "markPrice", "openInterest", "oiHist", "lsRatio", "topLsRatio",
                              "fundingHist", "candles", "spotCandles"}
         assert jobs["fundingRate"].interval_s == 30.0 and jobs["oiHist"].interval_s == 300.0
-        assert jobs["candles"].interval_s == 300.0 and jobs["fundingHist"].interval_s == 3600.0
+        assert jobs["candles"].interval_s == 3600.0 and jobs["fundingHist"].interval_s == 3600.0  # hourly bars
 
         by_job: dict[str, list[Sample]] = {}
         for endpoint in ("markPrice", "fundingRate", "openInterest", "oiHist", "lsRatio", "fundingHist", "candles"):

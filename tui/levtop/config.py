@@ -70,6 +70,9 @@ DEFAULT_POLL_S: dict[str, float] = {
     "history": 300.0,
     # Funding settles every 8h (4h or 1h on some symbols).
     "funding_history": 3600.0,
+    # Hourly perp and spot candles (the volume panel): one new bar an hour, so one poll an hour;
+    # each poll re-reads the bar in progress, so a closed hour is final within an hour.
+    "candles": 3600.0,
     # Both are daily series.
     "fear_greed": 3600.0,
     "stablecoins": 3600.0,

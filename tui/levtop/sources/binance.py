@@ -188,8 +188,8 @@ class BinanceVenue(Venue):
             Job(self.name, "openInterest", every["open_interest"], self.fetch_open_interest),
             *(Job(self.name, s.endpoint, every["history"], partial(self.fetch_latest_stats, s)) for s in STATS_SERIES),
             Job(self.name, "fundingRate", every["funding_history"], self.fetch_latest_funding),
-            Job(self.name, PERP_KLINES.endpoint, every["history"], partial(self.fetch_latest_klines, PERP_KLINES)),
-            Job(self.name, SPOT_KLINES.endpoint, every["history"], partial(self.fetch_latest_klines, SPOT_KLINES)),
+            Job(self.name, PERP_KLINES.endpoint, every["candles"], partial(self.fetch_latest_klines, PERP_KLINES)),
+            Job(self.name, SPOT_KLINES.endpoint, every["candles"], partial(self.fetch_latest_klines, SPOT_KLINES)),
         ]
 
     async def premium_index(self) -> list[Sample]:

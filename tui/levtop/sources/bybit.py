@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Mapping
 
+from levtop.config import DEFAULT_POLL_S
 from levtop.model import HOUR, MINUTE, Sample
 from levtop.sources import bybit_parse as parse
 from levtop.sources.errors import FetchError, MalformedPayload, NotListed
@@ -151,7 +152,7 @@ class BybitVenue(Venue):
             Job(self.name, "openInterest", history_s, self.fetch_open_interest),
             Job(self.name, "accountRatio", history_s, self.fetch_account_ratio),
             Job(self.name, "fundingHistory", poll_s["funding_history"], self.fetch_funding_history),
-            Job(self.name, "kline", history_s, self.fetch_klines),
+            Job(self.name, "kline", poll_s.get("candles", DEFAULT_POLL_S["candles"]), self.fetch_klines),
         ]
 
     async def fetch_tickers(self) -> int:

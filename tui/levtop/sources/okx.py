@@ -254,7 +254,7 @@ class OkxVenue(Venue):
         def every(key: str) -> float:
             return float(poll_s.get(key, DEFAULT_POLL_S[key]))
 
-        tickers, history, funding = every("tickers"), every("history"), every("funding_history")
+        tickers, history, funding, candles = every("tickers"), every("history"), every("funding_history"), every("candles")
         jobs: list[tuple[str, float, Callable[[], Awaitable[int]]]] = [
             ("fundingRate", tickers, self.fetch_funding_rates),
             ("markPrice", tickers, self.fetch_mark_prices),
@@ -264,9 +264,8 @@ class OkxVenue(Venue):
             (LS_RATIO.name, history, self.fetch_long_short),
             (TOP_LS_RATIO.name, history, self.fetch_top_long_short),
             (FUNDING_HISTORY.name, funding, self.fetch_funding_history),
-            # Hourly candles: polled on the history interval, so a closed hour shows within 5 min.
-            (PERP_CANDLES.name, history, self.fetch_perp_candles),
-            (SPOT_CANDLES.name, history, self.fetch_spot_candles),
+            (PERP_CANDLES.name, candles, self.fetch_perp_candles),
+            (SPOT_CANDLES.name, candles, self.fetch_spot_candles),
         ]
         return [Job(self.name, endpoint, interval, fetch) for endpoint, interval, fetch in jobs]
 
