@@ -72,13 +72,26 @@ class TextBlock(Widget):
     def __init__(self, build: Callable[[int], str], *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
         self._build = build
+        self._drawn: tuple[int, str, Content] | None = None
+        """(width, markup, parsed) of the last render: a repaint of the same text parses nothing."""
 
     def render(self) -> RenderResult:
-        return Content.from_markup(self._build(max(self.size.width, 1)))
+        width = max(self.size.width, 1)
+        markup = self._build(width)
+        if self._drawn is None or self._drawn[:2] != (width, markup):
+            self._drawn = (width, markup, Content.from_markup(markup))
+        return self._drawn[2]
 
     def update(self) -> None:
-        """Build the text again: a repaint, and a layout pass only if the height follows the text."""
-        self.refresh(layout=self.styles.height is None or self.styles.height.is_auto)
+        """Build the text again: nothing when it did not change (most refreshes at a fast
+        market), a repaint when it did, and a layout pass only when its height follows the text
+        and the number of lines changed."""
+        drawn = self._drawn
+        markup = self._build(max(self.size.width, 1))
+        if drawn is not None and drawn[:2] == (max(self.size.width, 1), markup):
+            return
+        auto = self.styles.height is None or self.styles.height.is_auto
+        self.refresh(layout=auto and (drawn is None or drawn[1].count("\n") != markup.count("\n")))
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return self._build(max(width, 1)).count("\n") + 1
