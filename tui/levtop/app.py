@@ -57,8 +57,9 @@ EXIT_DEADLINE_S = 8.0
 DEMO_BACKFILL_DAYS = 10.0
 """Enough for every signal's window (14d stablecoins come from DefiLlama's daily history anyway),
 and quick enough that the demo's panels fill within seconds."""
-ALERTS_WAIT_S = 120.0
-"""Until every source has answered once (at most this long), states are the alerts' baseline."""
+ALERTS_WAIT_S = 600.0
+"""Until every source has answered once (at most this long), states are the alerts' baseline: a
+live 30-day backfill at OKX's rate limit takes about 5 minutes, and a failed source counts as done."""
 FIRST_FRAME_GRACE_S = 0.1
 VIEW_REFRESH_S = 1.0
 """How often new data reaches the screen, at most: a monitor reads well at once a second, and a

@@ -437,8 +437,8 @@ def _register_watch(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", metavar="URL", help="take every source from a running `levtop sim` at URL")
     p.add_argument("--backfill", type=_days, default=30.0, metavar="DURATION",
                    help="history fetched at start, like 30d (default 30d, what the monitor uses)")
-    p.add_argument("--wait", type=_positive_seconds, default=120.0, metavar="DURATION",
-                   help="longest wait for every source's first answer before the initial state (default 120s)")
+    p.add_argument("--wait", type=_positive_seconds, default=600.0, metavar="DURATION",
+                   help="longest wait for every source's first answer before the initial state (default 600s)")
     p.add_argument("--duration", type=_positive_seconds, metavar="DURATION",
                    help="stop after this long (default: run until stopped)")
     p.add_argument("--alerts", action="store_true",

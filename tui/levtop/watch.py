@@ -49,7 +49,9 @@ from levtop.store import HistoryStore
 
 EVALUATE_EVERY_S = 1.0
 STATUS_EVERY_S = 60.0
-WAIT_S = 120.0
+WAIT_S = 600.0
+"""The longest wait for the first round: a live 30-day backfill at OKX's rate limit takes about
+5 minutes, and changes printed before it lands would be the backfill, not the market."""
 
 
 @dataclass(frozen=True)
