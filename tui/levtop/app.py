@@ -340,7 +340,7 @@ class LevtopApp(App):
         self.store = replay.store
         self.query_one(StatusBar).badge = replay.badge()
         if replay.ended and not self._replay_ended:
-            self.notify("end of data: the replay stops here; ← seeks back a day", title="replay", timeout=10)
+            self.notify("end of data: the replay stops here; ← seeks back a day", title="replay", timeout=4)
         self._replay_ended = replay.ended
         if changed:
             self.refresh_view_if_changed()
