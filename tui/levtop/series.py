@@ -40,6 +40,11 @@ class Series:
         return int(self.ts.size)
 
     @property
+    def nbytes(self) -> int:
+        """What its arrays hold (running sums included, once computed)."""
+        return self.ts.nbytes + self.values.nbytes + (0 if self._cumsum is None else self._cumsum.nbytes)
+
+    @property
     def first_ts(self) -> int | None:
         return int(self.ts[0]) if self.ts.size else None
 
@@ -135,29 +140,65 @@ def sorted_unique_index(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], np.cumsum(first) - 1
 
 
-def merge_additive(parts: list[Series]) -> Series:
-    """One series holding every event of several additive series (same-ts events summed)."""
+def _on_one_grid(parts: list[Series]) -> bool:
+    """Two to eight non-empty parts with the same times (per-minute totals from several venues)."""
+    return 1 < len(parts) <= 8 and all(p.ts is parts[0].ts or np.array_equal(p.ts, parts[0].ts) for p in parts[1:])
+
+
+def merge_additive(parts: list[Series], order: np.ndarray | None = None) -> Series:
+    """One series holding every event of several additive series (same-ts events summed).
+
+    ``order``, the parts' ``merge_order``, spares the sort: each part's events go straight to
+    their places.
+    """
     parts = [p for p in parts if len(p)]
     if not parts:
         return Series(np.empty(0, np.int64), np.empty(0))
-    if 1 < len(parts) <= 8 and all(p.ts is parts[0].ts or np.array_equal(p.ts, parts[0].ts) for p in parts[1:]):
-        # Buckets on one grid (per-minute totals from several venues): sum in place. reduceat
-        # adds a run as its first value plus the rest summed in order (for up to 7 of them), and
-        # so does this, so the sums match to the bit.
+    if _on_one_grid(parts):
+        # Sum in place. reduceat adds a run as its first value plus the rest summed in order (for
+        # up to 7 of them), and so does this, so the sums match to the bit.
         rest = parts[1].values
         for p in parts[2:]:
             rest = rest + p.values
         return Series(parts[0].ts, parts[0].values + rest)
     ts = np.concatenate([p.ts for p in parts])
     values = np.concatenate([p.values for p in parts])
-    if len(parts) > 1:
-        order = np.argsort(ts, kind="stable")
-        ts, values = ts[order], values[order]
+    if order is not None:
+        # A stable sort of the codes lists the places of the first part's events, then the
+        # second's...: each event's place in time order (radix-sorted: codes are one byte).
+        places = np.argsort(order, kind="stable")
+        in_order_ts, in_order_values = np.empty_like(ts), np.empty_like(values)
+        in_order_ts[places], in_order_values[places] = ts, values
+        ts, values = in_order_ts, in_order_values
+    elif len(parts) > 1:
+        by_time = np.argsort(ts, kind="stable")
+        ts, values = ts[by_time], values[by_time]
     first_of_run = np.empty(ts.size, dtype=bool)
     first_of_run[0] = True
     np.not_equal(ts[1:], ts[:-1], out=first_of_run[1:])
+    if first_of_run.all():
+        return Series(ts, values)  # no two events at one time: each sum is the value itself
     start = first_of_run.nonzero()[0]
     return Series(ts[start], np.add.reduceat(values, start))
+
+
+def merge_order(parts: list[Series]) -> np.ndarray:
+    """For the parts' events in time order (events at one time in part order, as
+    ``merge_additive`` sums them), the index of the part each comes from: one byte an event for
+    up to 256 parts, all it takes to merge them again without sorting."""
+    codes = np.arange(len(parts), dtype=np.min_scalar_type(max(len(parts) - 1, 0)))
+    filled = [p for p in parts if len(p)]
+    if _on_one_grid(filled):
+        # At each time every part in turn, filled a part at a time (np.tile and broadcasting
+        # copy the few codes one time at a time, which costs more than the merge itself).
+        order = np.empty(len(filled[0]) * len(filled), dtype=codes.dtype)
+        for k, code in enumerate(codes[[len(p) > 0 for p in parts]].tolist()):
+            order[k::len(filled)] = code
+        return order
+    from_part = np.repeat(codes, [len(p) for p in parts])
+    if len(filled) < 2:
+        return from_part
+    return from_part[np.argsort(np.concatenate([p.ts for p in parts]), kind="stable")]
 
 
 def extension_of(old: Series, new: Series) -> tuple[int | None, int | None] | None:
