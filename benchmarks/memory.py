@@ -24,7 +24,8 @@ reallocation or a view build only moves a sample up or down).
 
 By default the process also holds what a live levtop holds besides its data: the Textual app's
 modules and ccxt.pro with the three venues' exchange objects (``--no-sources`` leaves ccxt out,
-to see the data's share alone).
+to see the data's share alone). ``signal_engine_remembered_mb`` is the signal engine's share at
+the end: the results it keeps across evaluations.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import numpy as np
 
 from levtop.heap import release_free_memory
 from levtop.model import DAY, HOUR, MINUTE
+from levtop.signals import remembered_bytes
 from levtop.store import HistoryStore
 from levtop.view import ViewBuilder
 
@@ -261,6 +263,7 @@ def summarize(args, samples, baseline, store, feed, wall_s, cpu_s) -> dict:
         "liquidation_events_fed": feed.liquidations,
         "rows_held": held.height,
         "liquidation_rows_held": liq_held,
+        "signal_engine_remembered_mb": round(remembered_bytes() / 2**20, 1),
         "wall_s": round(wall_s, 1),
         "cpu_s": round(cpu_s, 1),
         "rss_mb_every_6h": samples,

@@ -12,7 +12,9 @@ event every 5 minutes; daily Fear & Greed and stablecoin supply.
   liquidation, the two inputs of the flush scan, each one minute after the previous.
 
 Both are medians of several runs of wall time; the CPU time of the full recompute and the load
-average are printed beside them, to read the figures on a busy machine.
+average are printed beside them, to read the figures on a busy machine. ``remembered_mb`` is
+what the engine keeps across evaluations once every asset is evaluated (its memory budget counts
+these bytes).
 
     .venv/bin/python benchmarks/signal_engine.py [--assets 50] [--days 30] [--runs 7]
 """
@@ -30,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from levtop.model import DAY, HOUR, MINUTE, SCHEMA
-from levtop.signals import clear_caches, evaluate_inputs, inputs_from_series
+from levtop.signals import clear_caches, evaluate_inputs, inputs_from_series, remembered_bytes
 from levtop.store import HistoryStore
 
 FULL_BUDGET_S = 0.200
@@ -123,6 +125,7 @@ def main() -> None:
     full_recompute(store, assets, END)  # the store builds its numpy views of every series once
     full_cpu: list[float] = []
     full_s, full_runs, verdicts = median_time(lambda: full_recompute(store, assets, END), args.runs, full_cpu)
+    remembered = remembered_bytes()  # every asset's results, as a live refresh finds them
     print(f"full recompute: {[round(s, 3) for s in full_runs]}", file=sys.stderr)
 
     incremental = OneNewSample(store, assets[0], END)
@@ -145,6 +148,7 @@ def main() -> None:
         "incremental_ms": round(incremental_s * 1000, 2),
         "incremental_runs_ms": [round(s * 1000, 2) for s in incremental_runs],
         "incremental_engine_only_ms": round(statistics.median(incremental.engine_s) * 1000, 2),
+        "remembered_mb": round(remembered / 2**20, 1),
         "assets": args.assets,
         "venues": len(VENUES),
         "days": args.days,

@@ -264,6 +264,11 @@ def clear_caches() -> None:
     _RECENT_MERGES.clear()
 
 
+def remembered_bytes() -> int:
+    """What the memory across evaluations holds now, as its budgets count it."""
+    return _MEMORY.size + _RECENT_MERGES.size
+
+
 def _reusable_span(old: Mapping[str, Series], new: Mapping[str, Series],
                    horizon: int | None) -> tuple[int, int] | None:
     """The times [lo, hi) at which a result computed from ``old`` is the same for ``new``.
