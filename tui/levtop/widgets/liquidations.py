@@ -187,20 +187,12 @@ class LiquidationsPanel(Panel):
             return f"{head} {bar}" if bar else head
         if multiple is None and liq is not None:
             # No multiple yet: the stream's history is shorter than the baseline needs.
-            hours = f"{liq.min_baseline_hours:g}h"
-            head = first_fitting(width, [
-                spread(width, f"last 1h: [b]n/a[/] [$text-muted]needs {hours} of liquidations[/]", badge),
-                spread(width, f"last 1h: [b]n/a[/] [$text-muted]needs {hours} of data[/]", badge),
-                spread(width, f"1h: [b]n/a[/] [$text-muted]needs {hours}[/]", badge),
-                f"{value} {badge}",
-            ])
-            return f"{head}\n{cascade_meter(multiple, width, *marks)}"
-        head = first_fitting(width, [
-            spread(width, f"last 1h: {value} the hourly median", badge),
-            spread(width, f"1h: {value} hourly median", badge),
-            spread(width, f"1h: {value} median", badge),
-            f"{value} {badge}",
-        ])
+            wait = f"[$text-muted]needs {liq.min_baseline_hours:g}h"
+            readings = [f"last 1h: {value} {wait} of liquidations[/]", f"last 1h: {value} {wait} of data[/]",
+                        f"1h: {value} {wait}[/]"]
+        else:
+            readings = [f"last 1h: {value} the hourly median", f"1h: {value} hourly median", f"1h: {value} median"]
+        head = first_fitting(width, [*(spread(width, reading, badge) for reading in readings), f"{value} {badge}"])
         return f"{head}\n{cascade_meter(multiple, width, *marks)}"
 
     def _totals(self, width: int) -> str:
