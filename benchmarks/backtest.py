@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from levtop.backtest import render_summary, render_table, run_backtest
+from levtop.backtest import render_forward, render_summary, render_table, run_backtest
 from levtop.dataset import read_dataset, write_dataset
 from levtop.model import DAY, HOUR, SCHEMA
 from levtop.signals import Thresholds
@@ -104,7 +104,7 @@ def library_run(directory: Path, step_ms: int) -> tuple[str, object]:
     """What `levtop backtest DIR --step ...` does after start-up: read, evaluate, render."""
     dataset = read_dataset(directory)
     result = run_backtest(dataset.frame, ASSET, step_ms, thresholds=Thresholds())
-    return render_table(result) + "\n\n" + render_summary(result), result
+    return render_table(result) + "\n\n" + render_summary(result) + "\n\n" + render_forward(result), result
 
 
 def cli_run(directory: Path, step: str) -> tuple[float, float, str]:
