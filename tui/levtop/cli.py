@@ -61,23 +61,38 @@ def _register_config(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_config_handler)
 
 
-def _backtest_handler(args: argparse.Namespace) -> int:
-    from levtop.backtest import render_forward, render_summary, render_table, run_backtest, to_json
-    from levtop.dataset import read_dataset
-    from levtop.timeparse import parse_duration, parse_time
+def _time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """--from and --to (UTC dates or times; --to a date means its whole day), in order."""
+    from levtop.timeparse import parse_time
 
-    if args.json and args.plot:
-        raise UserError("--plot draws on the terminal and --json prints JSON: use one of them")
-    step = parse_duration(args.step, "--step")
     start = parse_time(args.from_, "--from") if args.from_ else None
     end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
     if start is not None and end is not None and end < start:
         raise UserError(f"--to {args.to} is before --from {args.from_}")
-    config = _load_config_and_warn()
+    return start, end
+
+
+def _read_dataset_arg(args: argparse.Namespace):
+    """The DATASET argument read and checked; its warnings on stderr."""
+    from levtop.dataset import read_dataset
+
     dataset = read_dataset(Path(args.dataset))
     _print_warnings(dataset.warnings)
     if dataset.frame.height == 0:
         raise UserError(f"{args.dataset}: the dataset has no usable rows")
+    return dataset
+
+
+def _backtest_handler(args: argparse.Namespace) -> int:
+    from levtop.backtest import render_forward, render_summary, render_table, run_backtest, to_json
+    from levtop.timeparse import parse_duration
+
+    if args.json and args.plot:
+        raise UserError("--plot draws on the terminal and --json prints JSON: use one of them")
+    step = parse_duration(args.step, "--step")
+    start, end = _time_range(args)
+    config = _load_config_and_warn()
+    dataset = _read_dataset_arg(args)
     result = run_backtest(dataset.frame, args.asset.upper(), step, start, end, config.thresholds)
     if args.json:
         print(to_json(result))
@@ -122,16 +137,12 @@ def _replay_handler(args: argparse.Namespace) -> int:
     import dataclasses
 
     from levtop.config import load_config
-    from levtop.dataset import read_dataset
     from levtop.model import DAY
     from levtop.replay import DEFAULT_SPEED, prepare_replay
-    from levtop.timeparse import parse_time
 
-    start = parse_time(args.from_, "--from") if args.from_ else None
-    end = parse_time(args.to, "--to", end_of_day=True) if args.to else None
+    start, end = _time_range(args)
     config = load_config()  # its warnings: notifications in the app, as for the monitor
-    dataset = read_dataset(Path(args.dataset))
-    _print_warnings(dataset.warnings)
+    dataset = _read_dataset_arg(args)
     replay = prepare_replay(dataset.frame, args.dataset, asset=args.asset.upper() if args.asset else None,
                             from_ms=start, to_ms=end, preferred=config.assets,
                             retention_ms=int(config.store.retention_days * DAY),
