@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from levtop.model import DAY, HOUR, MINUTE, SCHEMA
-from levtop.signals import clear_caches, evaluate_inputs, inputs_from_series, remembered_bytes
+from levtop.signals import clear_caches, evaluate_inputs, inputs_by_asset, inputs_from_series, remembered_bytes
 from levtop.store import HistoryStore
 
 FULL_BUDGET_S = 0.200
@@ -83,8 +83,8 @@ def median_time(fn, runs: int, cpu: list[float] | None = None) -> tuple[float, l
 
 def full_recompute(store: HistoryStore, assets: list[str], now: int) -> list:
     clear_caches()
-    series = store.series_map()
-    return [evaluate_inputs(inputs_from_series(a, series), [now])[0] for a in assets]
+    inputs = inputs_by_asset(store.series_map(), assets)  # as watch.evaluate_series does
+    return [evaluate_inputs(inputs[a], [now])[0] for a in assets]
 
 
 class OneNewSample:

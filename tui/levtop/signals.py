@@ -177,6 +177,25 @@ def inputs_from_series(
     return AssetInputs(asset, by_metric, market)
 
 
+def inputs_by_asset(
+    series: Mapping[tuple[str, str, str], Series], assets: Iterable[str]
+) -> dict[str, AssetInputs]:
+    """``inputs_from_series`` for each of ``assets`` from one pass over the series map (which
+    holds every asset's series: a pass per asset reads it once for each)."""
+    by_asset: dict[str, dict[str, dict[str, Series]]] = {asset: {} for asset in assets}
+    market_venue: dict[str, str] = {}
+    market: dict[str, Series] = {}
+    for (venue, row_asset, metric), s in series.items():
+        by_metric = by_asset.get(row_asset)
+        if by_metric is not None:
+            # In map order, as inputs_from_series does: venues are summed in this order.
+            by_metric.setdefault(metric, {})[venue] = s
+        elif row_asset == ALL_ASSETS and _preferred_market_venue(venue, market_venue.get(metric)):
+            market_venue[metric] = venue
+            market[metric] = s
+    return {asset: AssetInputs(asset, by_metric, dict(market)) for asset, by_metric in by_asset.items()}
+
+
 def _preferred_market_venue(venue: str, current: str | None) -> bool:
     """Whether ``venue``'s market-wide series beats the one chosen so far.
 

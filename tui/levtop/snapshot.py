@@ -14,7 +14,7 @@ from levtop import fmt
 from levtop.config import Config
 from levtop.model import DAY, METRICS, Kind
 from levtop.pipeline import Pipeline
-from levtop.signals import SIGNAL_NAMES, Verdict, evaluate_inputs, inputs_from_series
+from levtop.signals import SIGNAL_NAMES, Verdict, evaluate_inputs, inputs_by_asset
 from levtop.sources.health import SourceHealth, Status
 from levtop.store import HistoryStore
 
@@ -105,9 +105,9 @@ async def take_snapshot(config: Config, store: HistoryStore, assets: Sequence[st
     verdicts: dict[str, Verdict] = {}
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     if ts is not None:
-        series = store.series_map(assets)
+        inputs = inputs_by_asset(store.series_map(assets), assets)
         for asset in assets:
-            (verdicts[asset],) = evaluate_inputs(inputs_from_series(asset, series), [ts], config.thresholds)
+            (verdicts[asset],) = evaluate_inputs(inputs[asset], [ts], config.thresholds)
             metrics[asset] = latest_metrics(store, asset, ts)
     return SnapshotResult(ts, verdicts, metrics, pipeline.health.snapshot(), received)
 

@@ -43,7 +43,7 @@ from levtop.redact import redact
 from levtop.series import Series
 from levtop.signals import (
     CASCADE, FLUSH, GATE_SIGNALS, NEUTRAL, OVERHEATED, PURIFYING, RESTART, SIGNAL_NAMES, TRAP,
-    Thresholds, Verdict, evaluate_inputs, inputs_from_series,
+    Thresholds, Verdict, evaluate_inputs, inputs_by_asset,
 )
 from levtop.store import HistoryStore
 
@@ -146,7 +146,8 @@ def evaluate_series(series: Mapping[tuple[str, str, str], Series], now: int | No
     builder evaluates it. Safe in a worker thread: series are immutable arrays."""
     if now is None:
         return {}
-    return {asset: evaluate_inputs(inputs_from_series(asset, series), [now], thresholds)[0] for asset in assets}
+    inputs = inputs_by_asset(series, assets)
+    return {asset: evaluate_inputs(inputs[asset], [now], thresholds)[0] for asset in assets}
 
 
 class LineWriter:
