@@ -398,7 +398,12 @@ class Aggregate:
         total = np.zeros(at.shape)
         count = np.zeros(at.shape, dtype=np.int64)
         for v in self.fresh_values(at):
-            ok = ~np.isnan(v)
+            missing = np.isnan(v)
+            if not missing.any():  # fresh at every time (a venue at its own times): no masking
+                total += v
+                count += 1
+                continue
+            ok = ~missing
             total += np.where(ok, v, 0.0)
             count += ok
         total[count == 0] = np.nan
@@ -406,21 +411,21 @@ class Aggregate:
 
     def changes(self, at: np.ndarray, windows: Sequence[int]) -> list[np.ndarray]:
         """Sum now / sum then - 1 over the venues fresh at both times (NaN when none), for each
-        window, reading each venue's current value once."""
-        now_values = self.fresh_values(at)
-        now_known = [~np.isnan(v) for v in now_values]
-        out = []
-        for window in windows:
-            now_total = np.zeros(at.shape)
-            then_total = np.zeros(at.shape)
-            for now, known, then in zip(now_values, now_known, self.fresh_values(at - window)):
-                ok = known & ~np.isnan(then)
-                now_total += np.where(ok, now, 0.0)
-                then_total += np.where(ok, then, 0.0)
-            # A positive total then implies at least one venue fresh at both times.
-            with np.errstate(all="ignore"):
-                out.append(np.where(then_total > 0, now_total / then_total - 1.0, np.nan))
-        return out
+        window: every venue is read once, at the times now and each window before them, and
+        the windows are rows of one matrix."""
+        n = at.size
+        times = np.concatenate([at] + [at - window for window in windows])
+        now_total = np.zeros((len(windows), n))
+        then_total = np.zeros((len(windows), n))
+        for v in self.fresh_values(times):
+            rows = v.reshape(len(windows) + 1, n)  # now, then for the first window, ...
+            known = ~np.isnan(rows)
+            ok = known[0] & known[1:]
+            now_total += np.where(ok, rows[0], 0.0)
+            then_total += np.where(ok, rows[1:], 0.0)
+        # A positive total then implies at least one venue fresh at both times.
+        with np.errstate(all="ignore"):
+            return list(np.where(then_total > 0, now_total / then_total - 1.0, np.nan))
 
     def points(self) -> NativePoints:
         """The aggregate at every observation time of any venue (remembered when keyed)."""
