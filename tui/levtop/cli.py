@@ -7,6 +7,7 @@ is a new ``register`` call in ``build_parser``.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -547,6 +548,23 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_app(args: argparse.Namespace) -> int:
+    # The imports up to the first frame (Textual's and ours: modules, classes, stylesheets) build
+    # objects that live as long as the process, and the garbage collector's passes over them cost
+    # the first frame a tenth of its time (one full pass alone, ~30 ms). So no collection until
+    # the app is built; then they are frozen out of every later pass (gc.freeze), and collection
+    # resumes for what the app makes from then on. The price: the few cycles dropped by then
+    # (~0.2 MB, argparse's helpers mostly) are never freed.
+    gc.disable()
+    try:
+        app = _build_app(args)
+        gc.freeze()
+    finally:
+        gc.enable()
+    app.run()
+    return 0
+
+
+def _build_app(args: argparse.Namespace):
     from levtop.config import load_config
 
     config = load_config()
@@ -566,8 +584,7 @@ def _run_app(args: argparse.Namespace) -> int:
         mode = RunMode("sim", sim_url=args.sim)
     else:
         mode = RunMode("live")
-    LevtopApp(config, mode).run()
-    return 0
+    return LevtopApp(config, mode)
 
 
 def _themes_handler(args: argparse.Namespace) -> int:
@@ -606,7 +623,31 @@ def _optional_registrations() -> list[Callable[[argparse._SubParsersAction], Non
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+MONITOR_FLAGS = frozenset({"--demo"})
+MONITOR_OPTIONS = frozenset({"--sim", "--scenario", "--speed", "--seed"})
+"""The monitor's own options that take a value (build_parser's ``live`` group)."""
+
+
+def names_a_command(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` may need the subcommands' parsers: anything but the monitor's own options
+    spelled out in full (a command, -h, an abbreviation, a stray word). Building the dozen
+    subparsers costs the monitor's first frame ~10 ms, and their help and choices are only read
+    then."""
+    tokens = iter(argv)
+    for token in tokens:
+        name, equals, _ = token.partition("=")
+        if token in MONITOR_FLAGS or (equals and name in MONITOR_OPTIONS):
+            continue
+        if token in MONITOR_OPTIONS:
+            next(tokens, None)  # its value, whatever it looks like: argparse reads it so too
+            continue
+        return True
+    return False
+
+
+def build_parser(commands: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; without ``commands``, the monitor's alone (for an ``argv`` that names
+    no command: it parses such an argv alike, errors and usage included)."""
     parser = argparse.ArgumentParser(
         prog="levtop",
         description=(
@@ -626,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the demo's sim seconds per real second (default 1800: a day in 48 s)")
     live.add_argument("--seed", type=int, default=1, help="the demo's random seed (default 1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if not commands:
+        return parser
     _register_config(sub)
     _register_backtest(sub)
     _register_replay(sub)
@@ -643,7 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(commands=names_a_command(argv))
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or _run_app
     from levtop.logfile import setup_logging
