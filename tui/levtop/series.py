@@ -115,6 +115,13 @@ class Series:
         node = ((first - lo) // spacing)[:, None] - (step // spacing) * np.arange(count, dtype=np.int64)[None, :]
         return on_lattice[node]
 
+    def window_count_and_sum(self, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``window_count`` and ``window_sum`` from one search of each bound."""
+        hi = self.ts.searchsorted(end, side="right")
+        lo = self.ts.searchsorted(start, side="right")
+        cs = self.cumulative()
+        return hi - lo, cs[hi] - cs[lo]
+
     def window_count(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         hi = self.ts.searchsorted(end, side="right")
         lo = self.ts.searchsorted(start, side="right")

@@ -379,7 +379,18 @@ class Aggregate:
         return self._memo["groups"]
 
     def fresh_values(self, at: np.ndarray) -> list[np.ndarray]:
-        """Each venue's value as of each time (NaN where none or stale), in venue order."""
+        """Each venue's value as of each time (NaN where none or stale), in venue order.
+
+        The last answer is kept with its times: an evaluation's signals ask the same aggregate
+        at the same array of times (nothing in the engine writes into an array of times)."""
+        last = self._memo.get("fresh")
+        if last is not None and last[0] is at:
+            return last[1]
+        values = self._fresh_values(at)
+        self._memo["fresh"] = (at, values)
+        return values
+
+    def _fresh_values(self, at: np.ndarray) -> list[np.ndarray]:
         found: dict[int, np.ndarray] = {}
         for ts, members in self._time_groups():
             if not ts.size:
@@ -610,19 +621,20 @@ def _staleness_reason(what: str, age: float, max_age: int) -> str:
 def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     window = int(th.funding_window_h * HOUR)
     funding = inp.venues("funding_8h")
-    oi_usd = inp.venues("oi_usd")
+    # Each venue's USD OI as of each time, as the OI level signal reads it (read once for both).
+    oi_usd = _aggregate(inp, "oi_usd", int(th.fresh_oi_h * HOUR))
+    weight_of = dict(zip(oi_usd.venues, oi_usd.fresh_values(at)))
     names = list(funding)
     n = at.size
     means = np.full((len(names), n), np.nan)
     weights = np.full((len(names), n), np.nan)
+    since = at - window
     for k, venue in enumerate(names):
-        s = funding[venue]
-        count = s.window_count(at - window, at)
-        total = s.window_sum(at - window, at)
+        count, total = funding[venue].window_count_and_sum(since, at)
         with np.errstate(all="ignore"):
             means[k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        if venue in oi_usd:
-            weights[k] = oi_usd[venue].asof(at, int(th.fresh_oi_h * HOUR))
+        if venue in weight_of:
+            weights[k] = weight_of[venue]
     has = ~np.isnan(means)
     venue_count = has.sum(axis=0)
     usable_weight = ~np.isnan(weights) & (weights > 0)
@@ -1076,36 +1088,50 @@ _BLOCK = 16
 """Candidate triggers are bounded a block of this many at a time before any is computed."""
 
 
-def _may_fall(agg: Aggregate, rows: np.ndarray | None, window: int, drop: float) -> np.ndarray:
-    """For the native points ``rows`` (None: all of them): False where the aggregate provably
-    did not fall by ``drop`` over ``window``, True where it may have (to be computed exactly).
+class _CandidateBlocks:
+    """The candidate native points ``rows`` (None: all of them) in blocks of ``_BLOCK``, with
+    what bounding a fall needs of the blocks themselves: the same for every window."""
 
-    In a block of candidates where every venue is fresh at each time t and at t - window, the
-    change is total(t) / total(then) - 1 with then the last native point at or before
-    t - window. With no negative totals it is at least the block's lowest total over the highest
-    total in the range its `then`s span, minus 1: the same floating-point operations, which are
-    monotonic, so a bound above the threshold rules out the whole block exactly.
-    """
-    native_ts, native_total, native_count = agg.native()
-    ts, total, count = agg.native() if rows is None else (native_ts[rows], native_total[rows], native_count[rows])
-    starts = np.arange(0, ts.size, _BLOCK)
-    lasts = np.minimum(starts + _BLOCK, ts.size) - 1
-    first_then = native_ts.searchsorted(ts[starts] - window, side="right") - 1
-    last_then = native_ts.searchsorted(ts[lasts] - window, side="right") - 1
-    everyone_now = np.logical_and.reduceat(count == len(agg.venues), starts)
-    oldest = agg.oldest_latest(np.maximum(first_then, 0))
-    everyone_then = (first_then >= 0) & (ts[lasts] - window - oldest <= agg.max_age)
-    low_now = np.fmin.reduceat(total, starts)
-    high_then = np.full(starts.size, np.nan)
-    known = first_then >= 0
-    if known.any():
-        high_then[known] = range_reduce(np.fmax, native_total, first_then[known], last_then[known] + 1)
-    with np.errstate(all="ignore"):
-        bound = low_now / high_then - 1.0
-        safe = everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, -drop)
-    # Before the first observation of any venue nothing is known then: no change at all.
-    safe |= last_then < 0
-    return np.repeat(~safe, lasts - starts + 1)
+    def __init__(self, agg: Aggregate, rows: np.ndarray | None):
+        self.agg = agg
+        native_ts, native_total, native_count = agg.native()
+        ts, total, count = (native_ts, native_total, native_count) if rows is None else \
+            (native_ts[rows], native_total[rows], native_count[rows])
+        self.starts = np.arange(0, ts.size, _BLOCK)
+        self.lasts = np.minimum(self.starts + _BLOCK, ts.size) - 1
+        self.first_ts, self.last_ts = ts[self.starts], ts[self.lasts]
+        self.everyone_now = np.logical_and.reduceat(count == len(agg.venues), self.starts)
+        self.low_now = np.fmin.reduceat(total, self.starts)
+        self.sizes = self.lasts - self.starts + 1
+
+    def may_fall(self, window: int, drop: float) -> np.ndarray:
+        """False where the aggregate provably did not fall by ``drop`` over ``window``, True
+        where it may have (to be computed exactly).
+
+        In a block of candidates where every venue is fresh at each time t and at t - window,
+        the change is total(t) / total(then) - 1 with then the last native point at or before
+        t - window. With no negative totals it is at least the block's lowest total over the
+        highest total in the range its `then`s span, minus 1: the same floating-point
+        operations, which are monotonic, so a bound above the threshold rules out the whole
+        block exactly.
+        """
+        agg = self.agg
+        native_ts, native_total, _ = agg.native()
+        first_then = native_ts.searchsorted(self.first_ts - window, side="right") - 1
+        last_then = native_ts.searchsorted(self.last_ts - window, side="right") - 1
+        oldest = agg.oldest_latest(np.maximum(first_then, 0))
+        everyone_then = (first_then >= 0) & (self.last_ts - window - oldest <= agg.max_age)
+        high_then = np.full(self.starts.size, np.nan)
+        known = first_then >= 0
+        if known.any():
+            high_then[known] = range_reduce(np.fmax, native_total, first_then[known], last_then[known] + 1)
+        low_now = self.low_now
+        with np.errstate(all="ignore"):
+            bound = low_now / high_then - 1.0
+            safe = self.everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, -drop)
+        # Before the first observation of any venue nothing is known then: no change at all.
+        safe |= last_then < 0
+        return np.repeat(~safe, self.sizes)
 
 
 def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
@@ -1119,8 +1145,9 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
     def fires(ts: np.ndarray) -> np.ndarray:
         rows = None if ts is native_ts else native_ts.searchsorted(ts)
         hit = np.zeros(ts.size, dtype=bool)
+        blocks = _CandidateBlocks(agg, rows)
         for window, drop in drops:
-            maybe = (_may_fall(agg, rows, window, drop) & ~hit).nonzero()[0]
+            maybe = (blocks.may_fall(window, drop) & ~hit).nonzero()[0]
             if maybe.size:
                 (change,) = agg.changes(ts[maybe], (window,))
                 hit[maybe] = _le(change, -drop) & ~np.isnan(change)
