@@ -28,15 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
-# levtop.signals.SIGNAL_NAMES, repeated here because signals imports numpy and polars and the
-# config (which validates the names) must not: tests/test_alerts.py checks they agree.
-SIGNAL_NAMES: tuple[str, ...] = (
-    "funding", "oi_rebuild", "oi_level", "stablecoins", "sentiment", "long_short", "liquidations",
-)
+from levtop.thresholds import DEFAULT_MIN_DURATION_MS, SIGNAL_NAMES
+
 PHASE = "phase"
 KINDS = ("phase", "signal")
 UNKNOWN_STATES = frozenset({"unknown", "UNKNOWN"})
-DEFAULT_MIN_DURATION_MS = 15 * 60_000
 
 _ERROR_PHASES = frozenset({"CASCADE"})
 _WARNING_PHASES = frozenset({"FLUSH", "TRAP", "OVERHEATED"})

@@ -24,11 +24,10 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from levtop.alerts import DEFAULT_MIN_DURATION_MS, SIGNAL_NAMES as ALERT_SIGNALS
 from levtop.errors import UserError
 from levtop.model import VENUES, is_valid_asset
 from levtop.redact import looks_secret, redact
-from levtop.thresholds import Thresholds
+from levtop.thresholds import DEFAULT_MIN_DURATION_MS, SIGNAL_NAMES as ALERT_SIGNALS, Thresholds
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+# levtop.signals.SIGNAL_NAMES, repeated here because signals imports numpy and polars and the
+# config (which validates the names) must not: tests/test_alerts.py checks they agree.
+SIGNAL_NAMES: tuple[str, ...] = (
+    "funding", "oi_rebuild", "oi_level", "stablecoins", "sentiment", "long_short", "liquidations",
+)
+DEFAULT_MIN_DURATION_MS = 15 * 60_000
+"""How long a new phase or signal state must hold before it alerts (``[alerts] min_duration``).
+Here, not in levtop.alerts, so that reading the config does not import the alert engine."""
+
 
 @dataclass(frozen=True)
 class Thresholds:
