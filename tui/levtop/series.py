@@ -140,11 +140,20 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def ascending_unique(ordered: np.ndarray) -> np.ndarray:
+    """Distinct values of an already sorted array (``sorted_unique`` without the sort)."""
+    first = np.ones(ordered.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def sorted_unique_index(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of an already sorted array, and each element's index among them."""
     first = np.ones(ordered.size, dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first], np.cumsum(first) - 1
+    starts = first.nonzero()[0]
+    # Each index repeated over its run: cheaper than a running count of the run starts.
+    return ordered[starts], np.repeat(np.arange(starts.size), np.diff(starts, append=ordered.size))
 
 
 def _on_one_grid(parts: list[Series]) -> bool:
@@ -239,10 +248,11 @@ def range_reduce(op: np.ufunc, values: np.ndarray, a: np.ndarray, b: np.ndarray)
     # must be in range: a range running to the end stops one short and takes the last value
     # afterwards (an idempotent op does not mind seeing it twice).
     to_end = b == values.size
+    ends_at_end = bool(to_end.any())
     bounds = np.empty(2 * a.size, dtype=np.int64)
-    bounds[0::2], bounds[1::2] = a, np.where(to_end, values.size - 1, b)
+    bounds[0::2], bounds[1::2] = a, np.where(to_end, values.size - 1, b) if ends_at_end else b
     out = op.reduceat(values, bounds)[0::2]
-    if to_end.any():
+    if ends_at_end:
         out[to_end] = op(out[to_end], values[-1])
     return out
 

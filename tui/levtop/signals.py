@@ -26,6 +26,7 @@ from levtop.model import ALL_ASSETS, DAY, HOUR, MARKET, MINUTE
 from levtop.series import (
     CHUNK_CELLS,
     Series,
+    ascending_unique,
     extension_of,
     merge_additive,
     merge_order,
@@ -1250,7 +1251,7 @@ def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
         return fired
 
     # The 24h total peaks at event times, so it is checked at the end of every minute that had one.
-    candidates = sorted_unique(-(-events.ts // MINUTE) * MINUTE)
+    candidates = ascending_unique(-(-events.ts // MINUTE) * MINUTE)  # events are in time order
     parts = _liquidation_parts(inp)
     # Checks sum windows as differences of running sums, whose last bits depend on every
     # earlier amount: a retention cut calls for a new scan (horizon None); appends do not.
@@ -1299,17 +1300,25 @@ def _describe_at(inp: AssetInputs, start: FlushStart, ends: np.ndarray, th: Thre
     points_ts, points = agg.comparable(ref)
     since = points_ts.searchsorted(start.start, side="left")
     points_ts, points = points_ts[since:], points[since:]
-    lowest = np.minimum.accumulate(points)
-    new_low = np.ones(points.size, dtype=bool)
-    new_low[1:] = points[1:] < lowest[:-1]
-    lowest_at = np.maximum.accumulate(np.where(new_low, np.arange(points.size), 0))  # first reached
+    last = points_ts.searchsorted(ends, side="right") - 1
+    if ends.size <= 4:
+        # A live refresh asks at one time: the lowest point up to it, and the first point at
+        # that level (comparable totals are never NaN), without running minimums over them all.
+        lows = [(float(points[:j + 1].min()), int(points[:j + 1].argmin())) if j >= 0 else None
+                for j in last.tolist()]
+    else:
+        lowest = np.minimum.accumulate(points)
+        new_low = np.ones(points.size, dtype=bool)
+        new_low[1:] = points[1:] < lowest[:-1]
+        lowest_at = np.maximum.accumulate(np.where(new_low, np.arange(points.size), 0))  # first reached
+        lows = [(float(lowest[j]), int(lowest_at[j])) if j >= 0 else None for j in last.tolist()]
     flushes = []
-    for j in (points_ts.searchsorted(ends, side="right") - 1).tolist():
-        if j < 0:
+    for low in lows:
+        if low is None:
             flushes.append(unknown)
             continue
-        trough = float(lowest[j])
-        flushes.append(Flush(start.start, start.trigger, int(points_ts[lowest_at[j]]), trough, peak, trough / peak - 1.0))
+        trough, at = low
+        flushes.append(Flush(start.start, start.trigger, int(points_ts[at]), trough, peak, trough / peak - 1.0))
     return flushes
 
 
