@@ -3,7 +3,6 @@ signal badges (glyph + word), text that fits the width it has, the history chart
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from textual.app import RenderResult
@@ -13,6 +12,7 @@ from textual.widgets import Sparkline
 
 from levtop.widgets.chart_spec import ChartSpec
 from levtop.widgets.glyphs import NO_DATA
+from levtop.widgets.markup import parse
 
 if TYPE_CHECKING:
     from levtop.view import Line, MarketView
@@ -40,11 +40,9 @@ def signal_state(view: MarketView, name: str) -> str:
     return signal.state if signal is not None else "unknown"
 
 
-@lru_cache(maxsize=4096)
 def cells(markup: str) -> int:
-    """How many terminal cells a piece of content markup takes (the same pieces come back on every
-    refresh: parsing them again was a third of the panels' drawing)."""
-    return Content.from_markup(markup).cell_length
+    """How many terminal cells a piece of content markup takes."""
+    return parse(markup).cell_length
 
 
 def first_fitting(width: int, candidates: Sequence[str]) -> str:
@@ -79,7 +77,7 @@ class TextBlock(Widget):
         width = max(self.size.width, 1)
         markup = self._build(width)
         if self._drawn is None or self._drawn[:2] != (width, markup):
-            self._drawn = (width, markup, Content.from_markup(markup))
+            self._drawn = (width, markup, parse(markup))
         return self._drawn[2]
 
     def update(self) -> None:

@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from levtop import fmt
 from levtop.widgets.glyphs import HEALTH_COLOUR, HEALTH_GLYPH, STATE_COLOUR, STATE_GLYPH, phase_markup
+from levtop.widgets.markup import parse
 
 if TYPE_CHECKING:
     from levtop.signals import Verdict
@@ -127,7 +128,7 @@ class StatusBar(Widget):
             text += f" day {verdict.purifying_day} of 14-21"
         if verdict and verdict.green:
             text += " · gate green"
-        return Content.assemble(" ", Content.from_markup(phase_markup(phase, text)), " ")
+        return Content.assemble(" ", parse(phase_markup(phase, text)), " ")
 
     def gates_text(self, verdict: Verdict | None) -> Content:
         chips = []
@@ -136,7 +137,7 @@ class StatusBar(Widget):
             state = sig.state if sig else "unknown"
             value = "" if self.compact else f" {gate_value(name, sig.value if sig else None)}"
             chips.append(f"[{STATE_COLOUR[state]}]{STATE_GLYPH[state]} {label}{value}[/]")
-        return Content.from_markup("  ".join(chips))
+        return parse("  ".join(chips))
 
     def sources_text(self, health: dict[str, SourceHealth]) -> Content:
         sources = []
@@ -145,7 +146,7 @@ class StatusBar(Widget):
             label = SOURCE_LABEL.get(name, name)
             word = "" if (self.compact and status == "LIVE") else f" {status}"
             sources.append(f"[{HEALTH_COLOUR[status]}]{HEALTH_GLYPH[status]} {label}{word}[/]")
-        return Content.from_markup("  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]")
+        return parse("  ".join(sources) or f"[$text-muted]{self.no_sources_text}[/]")
 
     @staticmethod
     def clock_text(now: int | None) -> str:

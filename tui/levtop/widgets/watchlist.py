@@ -16,6 +16,7 @@ from textual.widget import Widget
 
 from levtop import fmt
 from levtop.widgets.glyphs import PHASE_COLOUR, PHASE_GLYPH
+from levtop.widgets.markup import parse
 
 if TYPE_CHECKING:
     from levtop.view import MarketView, WatchRow
@@ -114,7 +115,7 @@ class Watchlist(Widget, can_focus=True):
         for asset, markup in self._rows:
             selected = asset == self._selected
             for line in markup.split("\n"):
-                content = Content.from_markup((MARKER if selected else " ") + line).truncate(width, pad=True)
+                content = parse((MARKER if selected else " ") + line).truncate(width, pad=True)
                 if selected:
                     content = content.stylize(highlight) if focused else content.stylize_before(highlight)
                     content = content.stylize("bold $accent", 0, 1)  # the bar stands out in both
