@@ -3,13 +3,15 @@ the redraw throttle."""
 
 from __future__ import annotations
 
+import time
+
 from textual.app import App, ComposeResult
 from textual.color import Color
 
 import levtop.widgets.chart as chart_module
 from levtop.model import DAY, HOUR
 from levtop.view import Line
-from levtop.widgets.chart import ChartSpec, TimeChart, render_chart
+from levtop.widgets.chart import ChartSpec, DrawTurns, TimeChart, render_chart
 from levtop.widgets.chart_spec import thin
 from ui_helpers import PHASE_AT, view_at
 
@@ -148,6 +150,40 @@ async def test_new_data_waits_for_the_redraw_slot_and_a_new_asset_does_not(monke
         chart.draw(rising(subject="ETH", top=30.0))  # another asset: at once
         await pilot.pause()
         assert "30┤" in chart.render().plain and len(built) == 3
+
+
+class ManyChartsApp(App):
+    def compose(self) -> ComposeResult:
+        for _ in range(4):
+            yield TimeChart()
+
+
+async def test_charts_with_new_pictures_take_turns(monkeypatch):
+    """Four charts given a new asset at once are handed their turns one at a time, TURN_S apart
+    (so a frame builds one plotext picture, not four), and all four are drawn."""
+    built = count_builds(monkeypatch)
+    turns: list[float] = []
+    original = TimeChart.take_turn
+
+    def timed(chart):
+        turns.append(time.monotonic())
+        original(chart)
+
+    monkeypatch.setattr(TimeChart, "take_turn", timed)
+    app = ManyChartsApp()
+    async with app.run_test(size=(60, 40)) as pilot:
+        charts = list(app.query(TimeChart))
+        for chart in charts:
+            chart.draw(rising(subject="ETH", top=30.0))
+        assert len(turns) == 1  # the first at once
+        for _ in range(100):
+            if len(built) == 4:
+                break
+            await pilot.pause(0.05)
+        assert len(turns) == 4 and len(built) == 4
+        gaps = [b - a for a, b in zip(turns, turns[1:])]
+        assert min(gaps) >= DrawTurns.TURN_S - 0.002, gaps
+        assert all("30┤" in chart.render().plain for chart in charts)
 
 
 async def test_a_chart_without_two_points_says_no_data_yet():

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+from weakref import WeakKeyDictionary
 
 from textual.app import RenderResult
 from textual.color import Color
@@ -28,6 +29,9 @@ from textual_plotext.plot import Plot
 from levtop.widgets.chart_spec import ChartSpec, nice_ticks, thin, time_ticks, time_unit, y_range
 from levtop.widgets.colours import muted_color, readable_on, theme_color
 from levtop.widgets.glyphs import NO_DATA
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 __all__ = ["ChartSpec", "TimeChart", "render_chart"]
 
@@ -231,6 +235,11 @@ class TimeChart(PlotextPlot):
             self._timer.stop()
             self._timer = None
         if self._shown != self.spec:
+            draw_turns(self.app).ask(self)
+
+    def take_turn(self) -> None:
+        """Show the newest spec: built at the next frame (``render``)."""
+        if self._shown != self.spec:
             self._shown = self.spec
             self.refresh()
 
@@ -259,3 +268,54 @@ class TimeChart(PlotextPlot):
 
         self._built_at = time.monotonic()
         return render_chart(spec, width, height, colour_of, muted, self.plt)
+
+
+class DrawTurns:
+    """The charts of one app waiting to show new data, drawn one at a time, TURN_S apart.
+
+    A new asset or a redraw slot gives every chart on screen a new picture at once; built in
+    one frame, six charts (about 15 ms of plotext each) would hold the screen, and any key
+    pressed meanwhile, for a tenth of a second. One a turn, each frame builds at most one."""
+
+    TURN_S = 0.025
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.waiting: list[TimeChart] = []
+        self.next_turn = -math.inf
+        self.timer: Timer | None = None
+
+    def ask(self, chart: TimeChart) -> None:
+        if chart in self.waiting:
+            return
+        now = time.monotonic()
+        if not self.waiting and now >= self.next_turn:
+            self._give(chart, now)
+            return
+        self.waiting.append(chart)
+        self._schedule(now)
+
+    def _give(self, chart: TimeChart, now: float) -> None:
+        self.next_turn = now + self.TURN_S
+        if chart.is_attached:
+            chart.take_turn()
+
+    def _schedule(self, now: float) -> None:
+        if self.timer is None and self.waiting:
+            self.timer = self.app.set_timer(max(0.0, self.next_turn - now), self._turn)
+
+    def _turn(self) -> None:
+        self.timer = None
+        if self.waiting:
+            self._give(self.waiting.pop(0), time.monotonic())
+        self._schedule(time.monotonic())
+
+
+_TURNS: WeakKeyDictionary[App, DrawTurns] = WeakKeyDictionary()
+
+
+def draw_turns(app: App) -> DrawTurns:
+    turns = _TURNS.get(app)
+    if turns is None:
+        turns = _TURNS[app] = DrawTurns(app)
+    return turns

@@ -103,7 +103,7 @@ class VenueRow(Horizontal):
 
     DEFAULT_CSS = """
     VenueRow { height: 1; width: 1fr; }
-    VenueRow > .venue-text { width: auto; }
+    VenueRow > .venue-text { width: 1fr; }
     VenueRow > Sparkline { width: 1fr; min-width: 4; margin-left: 2; display: none; }
     """
 
@@ -172,6 +172,8 @@ class MarketPanel(Panel):
     MarketPanel.-short > .caption { margin-top: 0; }
     MarketPanel.-compact > VenueRows { margin-top: 0; }
     MarketPanel.-compact VenueRow > Sparkline { display: block; }
+    /* Only beside a sparkline does the text's width matter: elsewhere a new width needs no layout. */
+    MarketPanel.-compact VenueRow > .venue-text { width: auto; }
     MarketPanel.-compact > TimeChart, MarketPanel.-compact > .caption { display: none; }
     """
 

@@ -146,8 +146,21 @@ def set_text(static: Static, content: Content | str, *, layout: bool = True) -> 
         return
     before = shape(static.visual)
     static.update(content, layout=False)
-    if layout and (before is None or shape(static.visual) != before):
+    if layout and takes_other_room(static, before, shape(static.visual)):
         static.refresh(layout=True)
+
+
+def takes_other_room(widget: Widget, before: tuple[int, ...] | None, after: tuple[int, ...] | None) -> bool:
+    """Whether a widget whose text went from shape ``before`` to ``after`` needs a layout pass: a
+    new line count for a widget as high as its text, a new widest line for one as wide as its text.
+    A layout pass arranges and repaints the whole screen; a new asset changes most figures' widths."""
+    if before is None or after is None:
+        return True
+    height, width = widget.styles.height, widget.styles.width
+    # Unset (None), a size fills the container: the text does not change it.
+    if len(before) != len(after) and height is not None and height.is_auto:
+        return True
+    return max(before, default=0) != max(after, default=0) and width is not None and width.is_auto
 
 
 def same_content(a: object, b: object) -> bool:
