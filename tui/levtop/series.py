@@ -161,7 +161,13 @@ def _on_one_grid(parts: list[Series]) -> bool:
     return 1 < len(parts) <= 8 and all(p.ts is parts[0].ts or np.array_equal(p.ts, parts[0].ts) for p in parts[1:])
 
 
-def merge_additive(parts: list[Series], order: np.ndarray | None = None) -> Series:
+def on_one_grid(parts: list[Series]) -> bool:
+    """Whether the non-empty ``parts`` are merged by summing them in place: what
+    ``merge_additive`` and ``merge_order`` check, to pass to both when merging the same parts."""
+    return _on_one_grid([p for p in parts if len(p)])
+
+
+def merge_additive(parts: list[Series], order: np.ndarray | None = None, one_grid: bool | None = None) -> Series:
     """One series holding every event of several additive series (same-ts events summed).
 
     ``order``, the parts' ``merge_order``, spares the sort: each part's events go straight to
@@ -170,7 +176,7 @@ def merge_additive(parts: list[Series], order: np.ndarray | None = None) -> Seri
     parts = [p for p in parts if len(p)]
     if not parts:
         return Series(np.empty(0, np.int64), np.empty(0))
-    if _on_one_grid(parts):
+    if _on_one_grid(parts) if one_grid is None else one_grid:
         # Sum in place. reduceat adds a run as its first value plus the rest summed in order (for
         # up to 7 of them), and so does this, so the sums match to the bit.
         rest = parts[1].values
@@ -198,13 +204,13 @@ def merge_additive(parts: list[Series], order: np.ndarray | None = None) -> Seri
     return Series(ts[start], np.add.reduceat(values, start))
 
 
-def merge_order(parts: list[Series]) -> np.ndarray:
+def merge_order(parts: list[Series], one_grid: bool | None = None) -> np.ndarray:
     """For the parts' events in time order (events at one time in part order, as
     ``merge_additive`` sums them), the index of the part each comes from: one byte an event for
     up to 256 parts, all it takes to merge them again without sorting."""
     codes = np.arange(len(parts), dtype=np.min_scalar_type(max(len(parts) - 1, 0)))
     filled = [p for p in parts if len(p)]
-    if _on_one_grid(filled):
+    if _on_one_grid(filled) if one_grid is None else one_grid:
         # At each time every part in turn, filled a part at a time (np.tile and broadcasting
         # copy the few codes one time at a time, which costs more than the merge itself).
         order = np.empty(len(filled[0]) * len(filled), dtype=codes.dtype)

@@ -30,6 +30,7 @@ from levtop.series import (
     extension_of,
     merge_additive,
     merge_order,
+    on_one_grid,
     range_means,
     range_reduce,
     sorted_unique,
@@ -512,7 +513,8 @@ class Aggregate:
         if key not in self._memo:
             ts, total, count = self.native()
             keep = (count == venue_count) & ~np.isnan(total)
-            self._memo[key] = (ts[keep], total[keep])
+            # Every point (all venues fresh throughout, the usual case): no copies.
+            self._memo[key] = (ts, total) if keep.all() else (ts[keep], total[keep])
         return self._memo[key]
 
     def comparable_between(self, lo: int, hi: int, venue_count: int) -> np.ndarray:
@@ -871,8 +873,9 @@ def _liquidation_events(inp: AssetInputs) -> Series:
         key = ("liquidations", inp.asset)
         recalled = _recall(key, parts, horizon=0)
         if recalled is None or recalled[0].value.parts != tuple(parts):
-            order = merge_order(series)
-            events = merge_additive(series, order)
+            one_grid = on_one_grid(series)
+            order = merge_order(series, one_grid)
+            events = merge_additive(series, order, one_grid)
         else:
             # The events in [lo, hi) are the ones ordered last time: only those outside are sorted.
             # Time order puts every earlier event before them: as many as the parts held then.
@@ -1106,7 +1109,7 @@ class _CandidateBlocks:
         self.sizes = self.lasts - self.starts + 1
 
     def may_fall(self, window: int, drop: float) -> np.ndarray:
-        """False where the aggregate provably did not fall by ``drop`` over ``window``, True
+        """Per block: False where the aggregate provably did not fall by ``drop`` over ``window``, True
         where it may have (to be computed exactly).
 
         In a block of candidates where every venue is fresh at each time t and at t - window,
@@ -1132,7 +1135,11 @@ class _CandidateBlocks:
             safe = self.everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, -drop)
         # Before the first observation of any venue nothing is known then: no change at all.
         safe |= last_then < 0
-        return np.repeat(~safe, self.sizes)
+        return ~safe
+
+    def candidates(self, blocks: np.ndarray) -> np.ndarray:
+        """The candidates (indices) in the blocks marked True."""
+        return np.repeat(blocks, self.sizes).nonzero()[0]
 
 
 def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
@@ -1148,7 +1155,11 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
         hit = np.zeros(ts.size, dtype=bool)
         blocks = _CandidateBlocks(agg, rows)
         for window, drop in drops:
-            maybe = (blocks.may_fall(window, drop) & ~hit).nonzero()[0]
+            falling = blocks.may_fall(window, drop)
+            if not falling.any():
+                continue  # nothing to compute (nearly always)
+            maybe = blocks.candidates(falling)
+            maybe = maybe[~hit[maybe]]
             if maybe.size:
                 (change,) = agg.changes(ts[maybe], (window,))
                 hit[maybe] = _le(change, -drop) & ~np.isnan(change)
@@ -1170,6 +1181,7 @@ class _DayTotals:
         first_end = int(hours[0]) - days * DAY
         ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
         running = events.cumulative_at(ends)
+        self.running, self.first_end = running, first_end
         totals = running[24:] - running[:-24]  # exactly as window_sum(end - DAY, end)
         rows = -(-totals.size // 24)
         self.table = np.append(totals, np.full(rows * 24 - totals.size, np.inf)).reshape(rows, 24)
@@ -1212,7 +1224,10 @@ def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_da
     hot = have >= min_days
     bounded = not (events.values < 0).any()
     if bounded:
-        bound = events.window_sum(hours - DAY, hours + HOUR - 1)
+        # Sums up to each hour - 1 day are the day totals' running sums (same lattice, same lookups).
+        since = day_totals.running[(hours - DAY - day_totals.first_end) // HOUR + 24] if days >= 1 \
+            else events.cumulative_at(hours - DAY)
+        bound = events.cumulative_at(hours + HOUR - 1) - since
         lowest = day_totals.lowest()
         with np.errstate(all="ignore"):
             hot &= _ge(bound / lowest, multiple) | ~(lowest > 0)
