@@ -909,7 +909,8 @@ def _aggregate(inp: AssetInputs, metric: str, max_age: int) -> "Aggregate":
 
 
 def _row_median_and_mean(masked: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and mean of the non-NaN entries of each row (NaN for empty rows).
+    """Median of the non-NaN entries of each row, and their mean where the median is not
+    positive (``_typical`` reads it only there; NaN elsewhere and for empty rows).
 
     Sorting puts NaN last, so the median sits at the middle of the first ``have`` entries;
     much faster than ``np.nanmedian`` on wide rows.
@@ -920,12 +921,14 @@ def _row_median_and_mean(masked: np.ndarray, have: np.ndarray) -> tuple[np.ndarr
     lo = np.minimum(np.maximum((have - 1) // 2, 0), last)
     hi = np.minimum(np.maximum(have // 2, 0), last)
     median = (ordered[rows, lo] + ordered[rows, hi]) / 2.0
-    total = np.where(np.isnan(masked), 0.0, masked).sum(axis=1)
-    with np.errstate(all="ignore"):
-        mean = total / have
     empty = have == 0
     median[empty] = np.nan
-    mean[empty] = np.nan
+    mean = np.full(median.size, np.nan)
+    needed = (~(median > 0) & ~empty).nonzero()[0]
+    if needed.size:
+        # Each row is summed on its own: a subset of the rows sums to the same bits.
+        some = masked[needed]
+        mean[needed] = np.where(np.isnan(some), 0.0, some).sum(axis=1) / have[needed]
     return median, mean
 
 
