@@ -7,6 +7,7 @@ serves one live evaluation and a year-long backtest.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,9 +157,39 @@ def sorted_unique_index(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], np.repeat(np.arange(starts.size), np.diff(starts, append=ordered.size))
 
 
+_EQUAL_TIMES: dict[tuple[int, int], tuple[weakref.ref, weakref.ref]] = {}
+"""Pairs of distinct arrays of times found equal, by identity. Nothing writes into a series'
+arrays once built (the memory across evaluations relies on it too), so a pair equal once stays
+equal; a live refresh asks again about every unchanged venue. Weak references: an entry never
+keeps an array alive, and one whose array is gone no longer matches."""
+
+
+def same_times(a: np.ndarray, b: np.ndarray) -> bool:
+    """``np.array_equal`` for two arrays of times, remembering the pairs found equal."""
+    if a is b:
+        return True
+    if a.size != b.size:
+        return False
+    key = (id(a), id(b))
+    known = _EQUAL_TIMES.get(key)
+    if known is not None and known[0]() is a and known[1]() is b:
+        return True
+    if not np.array_equal(a, b):
+        return False
+    if len(_EQUAL_TIMES) >= 4096:
+        _EQUAL_TIMES.clear()
+    _EQUAL_TIMES[key] = (weakref.ref(a), weakref.ref(b))
+    return True
+
+
+def forget_same_times() -> None:
+    """Forget the remembered equal pairs (a cold start compares again)."""
+    _EQUAL_TIMES.clear()
+
+
 def _on_one_grid(parts: list[Series]) -> bool:
     """Two to eight non-empty parts with the same times (per-minute totals from several venues)."""
-    return 1 < len(parts) <= 8 and all(p.ts is parts[0].ts or np.array_equal(p.ts, parts[0].ts) for p in parts[1:])
+    return 1 < len(parts) <= 8 and all(same_times(p.ts, parts[0].ts) for p in parts[1:])
 
 
 def on_one_grid(parts: list[Series]) -> bool:

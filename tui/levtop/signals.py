@@ -28,11 +28,13 @@ from levtop.series import (
     Series,
     ascending_unique,
     extension_of,
+    forget_same_times,
     merge_additive,
     merge_order,
     on_one_grid,
     range_means,
     range_reduce,
+    same_times,
     sorted_unique,
     sorted_unique_index,
 )
@@ -283,6 +285,7 @@ def clear_caches() -> None:
     """Forget every remembered result: the next evaluation computes everything afresh."""
     _MEMORY.clear()
     _RECENT_MERGES.clear()
+    forget_same_times()
 
 
 def remembered_bytes() -> int:
@@ -372,7 +375,7 @@ class Aggregate:
             groups: list[tuple[np.ndarray, list[Series]]] = []
             for s in self.venues.values():
                 for ts, members in groups:
-                    if ts is s.ts or (ts.size == s.ts.size and np.array_equal(ts, s.ts)):
+                    if same_times(ts, s.ts):
                         members.append(s)
                         break
                 else:
@@ -410,16 +413,20 @@ class Aggregate:
     def level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(at.shape)
         count = np.zeros(at.shape, dtype=np.int64)
+        everywhere = 0  # venues fresh at every time (a venue at its own times): counted at the end
         for v in self.fresh_values(at):
             missing = np.isnan(v)
-            if not missing.any():  # fresh at every time (a venue at its own times): no masking
+            if not missing.any():
                 total += v
-                count += 1
+                everywhere += 1
                 continue
             ok = ~missing
             total += np.where(ok, v, 0.0)
             count += ok
-        total[count == 0] = np.nan
+        if everywhere:
+            count += everywhere
+        else:
+            total[count == 0] = np.nan
         return total, count
 
     def changes(self, at: np.ndarray, windows: Sequence[int]) -> list[np.ndarray]:
@@ -1107,7 +1114,9 @@ class _CandidateBlocks:
         self.starts = np.arange(0, ts.size, _BLOCK)
         self.lasts = np.minimum(self.starts + _BLOCK, ts.size) - 1
         self.first_ts, self.last_ts = ts[self.starts], ts[self.lasts]
-        self.everyone_now = np.logical_and.reduceat(count == len(agg.venues), self.starts)
+        everyone = count == len(agg.venues)
+        self.everyone_now = np.ones(self.starts.size, dtype=bool) if everyone.all() else \
+            np.logical_and.reduceat(everyone, self.starts)
         self.low_now = np.fmin.reduceat(total, self.starts)
         self.sizes = self.lasts - self.starts + 1
 
