@@ -292,3 +292,35 @@ async def test_an_unwritable_data_dir_shows_in_the_status_bar_and_the_app_keeps_
         await pilot.pause(0.5)
         assert "History DOWN" in status_text(app)
         assert app.is_running
+
+
+async def test_new_data_is_drawn_as_often_as_its_cost_allows_and_keys_at_once(monkeypatch):
+    """A view that costs 0.1 s of CPU is drawn for new data every 2 s (VIEW_CPU_SHARE 5%), one
+    that costs 0.5 s at most every VIEW_REFRESH_MAX_S; a key draws at once whatever it cost."""
+    from levtop import app as app_module
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        builds: list[float] = []
+        clock = [1000.0]
+        monkeypatch.setattr(app, "clock", lambda: clock[0])
+        monkeypatch.setattr(app, "_build_view", lambda series, now: builds.append(clock[0]))
+        app._view_cpu = 0.1
+        assert app.view_interval() == pytest.approx(2.0)
+
+        def new_data_tick() -> None:
+            app._seen_versions = None  # as if the store changed since the last view
+            app.refresh_view_if_changed()
+            clock[0] += app_module.VIEW_REFRESH_S
+
+        app._view_started = -1e9
+        for _ in range(6):
+            new_data_tick()
+        assert builds == [1000.0, 1002.0, 1004.0]
+        app.refresh_view_if_changed(force=True)  # a key
+        assert builds[-1] == clock[0]
+        app._view_cpu = 0.5
+        assert app.view_interval() == app_module.VIEW_REFRESH_MAX_S
+        app._view_cpu = 0.01
+        assert app.view_interval() == app_module.VIEW_REFRESH_S

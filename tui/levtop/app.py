@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -62,8 +63,13 @@ ALERTS_WAIT_S = 600.0
 live 30-day backfill at OKX's rate limit takes about 5 minutes, and a failed source counts as done."""
 FIRST_FRAME_GRACE_S = 0.1
 VIEW_REFRESH_S = 1.0
-"""How often new data reaches the screen, at most: a monitor reads well at once a second, and a
-fast market (or demo) then costs one view and one repaint a second. Keys refresh at once."""
+"""How often new data reaches the screen, at most: a monitor reads well at once a second. Keys
+refresh at once."""
+VIEW_CPU_SHARE = 0.05
+VIEW_REFRESH_MAX_S = 3.0
+"""New data is drawn at most as often as keeps drawing it under VIEW_CPU_SHARE of a core (a view
+of a fast market, or on a slow machine, can cost a tenth of a second), and at least every
+VIEW_REFRESH_MAX_S: the monitor stays cheap to leave running, the figures stay current."""
 DEMO_LEAD_MS = 26 * 3_600_000
 """The demo starts a day before the scenario's flush: the cascade meter needs 24h of liquidations."""
 REPLAY_ACTIONS = frozenset({"replay_pause", "replay_faster", "replay_slower", "replay_back", "replay_forward"})
@@ -169,6 +175,10 @@ class LevtopApp(App):
         self.simulator = None
         self.view_model: MarketView | None = None
         self._seen_versions: tuple | None = None
+        self._view_started = -math.inf
+        self._view_build_cpu = 0.0
+        self._view_cpu = 0.0
+        """CPU seconds the last view took: its build, then applying and drawing it."""
         self._watch_data = watch_data
         self._error_notified: set[str] = set()
         self._exit_deadline: threading.Timer | None = None
@@ -461,19 +471,33 @@ class LevtopApp(App):
                     tuple(self.watchlist_assets), self.store.newest_ts)
         if versions == self._seen_versions and not force:
             return
+        now = self.clock()
+        # Half a tick of tolerance: the timer's ticks decide, not their jitter.
+        if not force and now - self._view_started < self.view_interval() - VIEW_REFRESH_S / 2:
+            return
+        self._view_started = now
         self._seen_versions = versions
         series = self.store.series_map(self.watchlist_assets)
         self._build_view(series, self.store.newest_ts)
+
+    clock = staticmethod(time.monotonic)
+    """The view cadence's clock (a test seam)."""
+
+    def view_interval(self) -> float:
+        """Seconds between two views of new data (see VIEW_CPU_SHARE)."""
+        return min(VIEW_REFRESH_MAX_S, max(VIEW_REFRESH_S, self._view_cpu / VIEW_CPU_SHARE))
 
     # A fixed description: by default Textual describes a worker by the repr of its arguments,
     # which here would print every numpy array of the store twice a second.
     @work(thread=True, exclusive=True, group="view", exit_on_error=False, description="build the view")
     def _build_view(self, series, now) -> None:
+        started = time.thread_time()
         health = self.pipeline.health.snapshot() if self.pipeline else {}
         notes = {v.name: v.liquidation_note for v in self.pipeline.venues.values()
                  if v.liquidation_note} if self.pipeline else {}
         view = self.builder.build_from_series(series, now, self.watchlist_assets, self.selected, self.window,
                                               health, notes=notes, others_per_build=1)
+        self._view_build_cpu = time.thread_time() - started
         # A build overtaken by a newer one (a key pressed meanwhile) must not replace its view.
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self.apply_view, view)
@@ -484,6 +508,7 @@ class LevtopApp(App):
     def apply_view(self, view: MarketView) -> None:
         if view.selected.asset != self.selected and self.selected in self.watchlist_assets:
             return  # built for the selection before a key moved it: the build for the new one follows
+        started = time.thread_time()
         self.view_model = view
         for panel in self.query(Panel):
             panel.show(view)
@@ -491,6 +516,11 @@ class LevtopApp(App):
         self.query_one(StatusBar).show(view)
         self.query_one(Watchlist).show(view)
         self._alert(view)
+        self.call_after_refresh(self._note_view_cpu, started)
+
+    def _note_view_cpu(self, started: float) -> None:
+        """After the frame that drew the view: what the view cost, its build included."""
+        self._view_cpu = self._view_build_cpu + time.thread_time() - started
 
     def _alert(self, view: MarketView) -> None:
         """Alerts on the watchlist's phase and signal changes (levtop.alerts): a notification and

@@ -197,7 +197,7 @@ class TimeChart(PlotextPlot):
 
     MIN_SIZE = (12, 4)
     """Smaller than this, a chart says nothing useful: it stays blank."""
-    REDRAW_EVERY_S = 2.0
+    REDRAW_EVERY_S = 5.0
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual import events
 from textual.app import RenderResult
 from textual.content import Content
+from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -35,6 +36,10 @@ def row_markup(row: WatchRow, compact: bool) -> str:
     change_text = "OI n/a" if change is None else f"OI {arrow}{fmt.pct(abs(change), 1, signed=False)}"
     phase = f"[{PHASE_COLOUR.get(row.phase, '$text')}]{row.phase.lower()}[/]"
     return f"{glyph} [b]{row.asset}[/] {phase}\n  [$text-muted]{change_text}[/]"
+
+
+def _line_count(rows: list[tuple[str, str]]) -> int:
+    return sum(markup.count("\n") + 1 for _, markup in rows)
 
 
 class Watchlist(Widget, can_focus=True):
@@ -94,14 +99,21 @@ class Watchlist(Widget, can_focus=True):
         self.view = view
         rows = [(row.asset, row_markup(row, self.compact)) for row in view.watchlist]
         if (rows, view.selected.asset) != (self._rows, self._selected):
+            before = self._rows
             self._rows, self._selected = rows, view.selected.asset
-            self.refresh()
+            self._repaint_rows(before)
 
     def preview(self, asset: str) -> None:
         """The selection moved: highlight it now, before the new view arrives."""
         if self._rows and asset != self._selected:
             self._selected = asset
-            self.refresh()
+            self._repaint_rows(self._rows)
+
+    def _repaint_rows(self, before: list[tuple[str, str]]) -> None:
+        """Repaint the lines the rows take, before and now: the list is as high as the screen,
+        and each line Textual repaints costs as much blank as written."""
+        lines = max(_line_count(before), _line_count(self._rows))
+        self.refresh(Region(0, 0, max(self.content_size.width, 1), max(lines, 1)))
 
     def render(self) -> RenderResult:
         """Each row after a margin cell, which holds a bar for the selected row: the selection
