@@ -1266,12 +1266,17 @@ def _liquidation_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
     def fires(check_ts: np.ndarray) -> np.ndarray:
         # The daily baseline moves slowly: it is computed once per hour, from the last full hour
         # before each check, which keeps a month-long cascade cheap.
-        hours, hour_index = sorted_unique_index(check_ts // HOUR * HOUR)
+        check_hours = check_ts // HOUR * HOUR
+        hours = ascending_unique(check_hours)
         fired = np.zeros(check_ts.size, dtype=bool)
         if not hours.size:
             return fired
         hourly_base = _hourly_flush_baselines(events, hours, days, min_days, multiple)
-        checked = ~np.isnan(hourly_base)[hour_index]
+        based = ~np.isnan(hourly_base)
+        if not based.any():
+            return fired  # no hour can reach the multiple (nearly always outside a cascade)
+        _, hour_index = sorted_unique_index(check_hours)
+        checked = based[hour_index]
         ts = check_ts[checked]
         with np.errstate(all="ignore"):
             fired[checked] = _ge(events.window_sum(ts - DAY, ts) / hourly_base[hour_index[checked]], multiple)
