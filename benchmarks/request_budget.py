@@ -9,11 +9,11 @@ the minimum derived in ``minimum_requests`` (and in benchmarks/README.md): what 
 frequency and the venues' batch endpoints allow.
 
 Speed: levtop polls a simulator ``speed`` times more often in real time (``time_scale``), never
-more than once a second (``pipeline.MIN_POLL_S``); at the default 40x the shortest interval (60 s
-tickers) is 1.5 s, above that floor. ccxt's rate limiter runs on the wall clock, so its refill
+more than every 2 s against a faster clock (``pipeline.FAST_CLOCK_MIN_POLL_S``); at the default 30x the
+shortest interval (60 s tickers) is 2 s, at that floor. ccxt's rate limiter runs on the wall clock, so its refill
 rate is scaled by the same speed: requests are spaced as they would be live, in venue time.
 
-    .venv/bin/python benchmarks/request_budget.py [--speed 40] [--assets 10] [--hours 1]
+    .venv/bin/python benchmarks/request_budget.py [--speed 30] [--assets 10] [--hours 1]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import aiohttp
 
 from levtop.config import Config
 from levtop.model import HOUR, MINUTE, Sample
-from levtop.pipeline import MIN_POLL_S, Pipeline
+from levtop.pipeline import FAST_CLOCK_MIN_POLL_S, Pipeline
 from levtop.sim.server import Simulator, venue_apis
 from levtop.store import HistoryStore
 
@@ -296,7 +296,7 @@ def report(stats: dict[str, Any], backfill: dict[str, Any], pipeline: Pipeline, 
         "statuses": dict(sorted(statuses.items())),
         "sim_hours": round((t1 - t0) / HOUR, 3),
         "speed": speed,
-        "min_poll_s": MIN_POLL_S,
+        "min_poll_s": FAST_CLOCK_MIN_POLL_S,
         "shortest_real_interval_s": round(min(config.poll_s.values()) / speed, 3),
         "assets": list(pipeline.assets),
         "per_endpoint": rows,
@@ -311,7 +311,7 @@ def report(stats: dict[str, Any], backfill: dict[str, Any], pipeline: Pipeline, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--speed", type=float, default=40.0)
+    parser.add_argument("--speed", type=float, default=30.0)
     parser.add_argument("--assets", type=int, default=len(ASSETS))
     parser.add_argument("--hours", type=float, default=1.0)
     args = parser.parse_args()

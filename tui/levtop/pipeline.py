@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 MARKET_SOURCES = ("fear_greed", "stablecoins")
 MIN_POLL_S = 1.0
+"""No job polls more often than this, whatever the config says."""
+FAST_CLOCK_MIN_POLL_S = 2.0
+"""The floor against a simulator's faster clock, where every interval shrinks towards it: at 600x
+every job would poll each second, yet the screen draws a fast market every 1-3 s
+(app.VIEW_CPU_SHARE), so half of those answers would reach no screen."""
 BINANCE_SPOT_ORIGIN = "https://api.binance.com"
 
 
@@ -113,8 +118,9 @@ class Pipeline:
         self.rate_limit = rate_limit
         # A simulator's clock runs `time_scale` times faster than ours: poll as often in its
         # time as we would in real time (5-minute history every 5 sim-minutes), but never
-        # more than once a second.
-        self.poll_s = {name: max(MIN_POLL_S, seconds / time_scale) for name, seconds in config.poll_s.items()}
+        # more than every FAST_CLOCK_MIN_POLL_S.
+        floor = MIN_POLL_S if time_scale <= 1.0 else FAST_CLOCK_MIN_POLL_S
+        self.poll_s = {name: max(floor, seconds / time_scale) for name, seconds in config.poll_s.items()}
         self.time_scale = time_scale
         self.wake = asyncio.Event()
         self.venues: dict[str, Venue] = {}
