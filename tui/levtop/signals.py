@@ -553,10 +553,11 @@ class WindowStats:
 
 
 def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarray, window: int,
-                            with_mean: bool = True) -> WindowStats:
+                            spread: bool = True) -> WindowStats:
     """Statistics of ``agg.comparable_between(t - window, t, ref_count)`` for every time t at once
     (NaN where empty): each time's window is a run of the points with its venue count, so the
-    windows become index ranges, reduced without a loop per time."""
+    windows become index ranges, reduced without a loop per time. ``spread`` False: the size and
+    the high alone (a peak), low and mean left NaN."""
     n = at.size
     size = np.zeros(n, dtype=np.int64)
     high, low, mean = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
@@ -569,9 +570,9 @@ def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarra
         filled = b > a
         rows, a, b = rows[filled], a[filled], b[filled]
         if rows.size:
-            high[rows], low[rows] = range_reduce(np.maximum, points, a, b), range_reduce(np.minimum, points, a, b)
-            if with_mean:
-                mean[rows] = range_means(points, a, b)
+            high[rows] = range_reduce(np.maximum, points, a, b)
+            if spread:
+                low[rows], mean[rows] = range_reduce(np.minimum, points, a, b), range_means(points, a, b)
     return WindowStats(size, high, low, mean)
 
 
@@ -726,7 +727,7 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
         spread = np.where((recent.size > 0) & (recent.mean > 0), (recent.high - recent.low) / recent.mean, np.nan)
     stable = (~np.isnan(spread) & _le(spread, th.oi_stable_range)).tolist()
     if fixed_ceiling is None:
-        peaks = comparable_window_stats(agg, at, count, peak_window, with_mean=False).high
+        peaks = comparable_window_stats(agg, at, count, peak_window, spread=False).high
         ceilings = th.oi_ceiling_peak_fraction * peaks
     else:
         peaks = np.full(at.size, np.nan)
