@@ -94,6 +94,10 @@ def _is_bad_symbol(exc: BaseException) -> bool:
     return isinstance(cause, ccxt.BadSymbol)
 
 
+ROUTED_KEYS = frozenset({"stream", "data", "event", "status", "error", "id"})
+"""Keys by which ccxt's Binance router would treat a frame as more than a bare event."""
+
+
 class BinanceVenue(Venue):
     name = "binance"
     ccxt_id = "binanceusdm"
@@ -400,5 +404,17 @@ class BinanceVenue(Venue):
             self._received.append(message)
             client.resolve(message, "liquidations")  # wakes the pending watch, as ccxt's own would
 
+        route = exchange.handle_message
+
+        def handle_message(client: Any, message: Any) -> None:
+            # A bare forceOrder event goes straight to ``capture``: ccxt's router unwraps four
+            # envelopes and builds a table of 60 bound methods for every frame, most of the cost
+            # of a cascade's thousands a second. Anything else takes ccxt's way.
+            if type(message) is dict and message.get("e") == "forceOrder" and ROUTED_KEYS.isdisjoint(message):
+                capture(client, message)
+            else:
+                route(client, message)
+
         exchange.handle_liquidation = capture
+        exchange.handle_message = handle_message  # read when ccxt makes the socket's client
         self._capturing = exchange
