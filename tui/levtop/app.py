@@ -62,6 +62,7 @@ ALERTS_WAIT_S = 600.0
 """Until every source has answered once (at most this long), states are the alerts' baseline: a
 live 30-day backfill at OKX's rate limit takes about 5 minutes, and a failed source counts as done."""
 FIRST_FRAME_GRACE_S = 0.1
+GIL_SWITCH_S = 0.001
 VIEW_REFRESH_S = 1.0
 """How often new data reaches the screen, at most: a monitor reads well at once a second. Keys
 refresh at once."""
@@ -219,6 +220,9 @@ class LevtopApp(App):
         return dict(SEMANTIC_DEFAULTS)
 
     def on_mount(self) -> None:
+        # The view's build and the history's save run in threads: by default a thread holding
+        # the GIL keeps a waiting key press off the event loop for up to 5 ms at each switch.
+        sys.setswitchinterval(GIL_SWITCH_S)
         self._handle_termination_signals()
         for warning in self.config.warnings:
             self.notify(warning, title="config", severity="warning", timeout=30, markup=False)
