@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import ipaddress
 import signal
@@ -93,6 +92,8 @@ async def _serve(args: argparse.Namespace, faults: list) -> int:
     except OSError as exc:
         print(f"levtop sim: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             "host can use the simulator and change its faults",
             file=sys.stderr,
         )
+    import asyncio  # here: every other command's start-up (the CLI registers this one) skips it
+
     try:
         return asyncio.run(_serve(args, faults))
     except KeyboardInterrupt:
