@@ -295,7 +295,7 @@ async def test_an_unwritable_data_dir_shows_in_the_status_bar_and_the_app_keeps_
 
 
 async def test_new_data_is_drawn_as_often_as_its_cost_allows_and_keys_at_once(monkeypatch):
-    """A view that costs 0.1 s of CPU is drawn for new data every 2 s (VIEW_CPU_SHARE 5%), one
+    """A view that costs 0.08 s of CPU is drawn for new data every 2 s (VIEW_CPU_SHARE 4%), one
     that costs 0.5 s at most every VIEW_REFRESH_MAX_S; a key draws at once whatever it cost."""
     from levtop import app as app_module
 
@@ -306,7 +306,7 @@ async def test_new_data_is_drawn_as_often_as_its_cost_allows_and_keys_at_once(mo
         clock = [1000.0]
         monkeypatch.setattr(app, "clock", lambda: clock[0])
         monkeypatch.setattr(app, "_build_view", lambda series, now: builds.append(clock[0]))
-        app._view_cpu = 0.1
+        app._view_cpu = 0.08
         assert app.view_interval() == pytest.approx(2.0)
 
         def new_data_tick() -> None:

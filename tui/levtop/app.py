@@ -66,7 +66,7 @@ GIL_SWITCH_S = 0.001
 VIEW_REFRESH_S = 1.0
 """How often new data reaches the screen, at most: a monitor reads well at once a second. Keys
 refresh at once."""
-VIEW_CPU_SHARE = 0.05
+VIEW_CPU_SHARE = 0.04
 VIEW_REFRESH_MAX_S = 3.0
 """New data is drawn at most as often as keeps drawing it under VIEW_CPU_SHARE of a core (a view
 of a fast market, or on a slow machine, can cost a tenth of a second), and at least every
