@@ -8,7 +8,9 @@ streams deliver them (one batch per venue and second). By default each venue's a
 samples are appended once an hour of data (``--batch-minutes 1``: every poll and stream batch
 on its own, as the app does, five times slower for the same content); the store is read after
 every round, as the app's refresh reads it, and the full view (signals of all 20 assets) is
-built every 12 simulated hours, followed by the heap trim the app's view worker does.
+built every 12 simulated hours. The app's view worker trims the heaps once a minute (malloc_trim:
+the view's temporaries leave holes); here they are trimmed once a simulated hour, just after an
+RSS sample, and after each view.
 
 The store keeps ``--retention-days`` (30) of history. The run feeds twice that: the first half
 fills the store up to its steady state (30 days of every series, 1M liquidation events held),
@@ -226,6 +228,10 @@ def run(args: argparse.Namespace) -> dict:
             if day == int(day):
                 log(f"day {int(day):3d}: RSS {samples[-1]['rss_mb']:.1f} MB, {feed.liquidations:,} liquidations, "
                     f"{time.perf_counter() - wall:.0f} s")
+        if t % HOUR == 0:
+            # The app's view worker trims the heaps once a minute; sixty times less often here.
+            # After the RSS sample, so a sample holds an hour of growth since the last trim.
+            release_free_memory(min_interval_s=0)
     del exchanges  # held to the end, as the app holds them
     return summarize(args, samples, baseline, store, feed, time.perf_counter() - wall, time.process_time() - cpu)
 
