@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, ref
 
 from textual.app import RenderResult
 from textual.color import Color
@@ -280,7 +280,7 @@ class DrawTurns:
     TURN_S = 0.025
 
     def __init__(self, app: App) -> None:
-        self.app = app
+        self._app = ref(app)  # not the app itself: _TURNS holds this as its value, weakly keyed by the app
         self.waiting: list[TimeChart] = []
         self.next_turn = -math.inf
         self.timer: Timer | None = None
@@ -301,8 +301,9 @@ class DrawTurns:
             chart.take_turn()
 
     def _schedule(self, now: float) -> None:
-        if self.timer is None and self.waiting:
-            self.timer = self.app.set_timer(max(0.0, self.next_turn - now), self._turn)
+        app = self._app()
+        if self.timer is None and self.waiting and app is not None:
+            self.timer = app.set_timer(max(0.0, self.next_turn - now), self._turn)
 
     def _turn(self) -> None:
         self.timer = None
