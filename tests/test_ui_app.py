@@ -305,7 +305,7 @@ async def test_new_data_is_drawn_as_often_as_its_cost_allows_and_keys_at_once(mo
         builds: list[float] = []
         clock = [1000.0]
         monkeypatch.setattr(app, "clock", lambda: clock[0])
-        monkeypatch.setattr(app, "_build_view", lambda series, now: builds.append(clock[0]))
+        monkeypatch.setattr(app, "_build_view", lambda series, now, others=1: builds.append(clock[0]))
         app._view_cpu = 0.08
         assert app.view_interval() == pytest.approx(2.0)
 

@@ -129,7 +129,7 @@ async def test_an_unchanged_chart_is_not_built_again(monkeypatch):
         assert len(built) == 3
 
 
-async def test_new_data_waits_for_the_redraw_slot_and_a_new_asset_does_not(monkeypatch):
+async def test_new_data_waits_for_the_redraw_slot_and_a_new_asset_only_settles(monkeypatch):
     built = count_builds(monkeypatch)
     app = ChartApp()
     async with app.run_test(size=(60, 20)) as pilot:
@@ -147,9 +147,36 @@ async def test_new_data_waits_for_the_redraw_slot_and_a_new_asset_does_not(monke
                 break
             await pilot.pause(0.1)
         assert "20┤" in chart.render().plain and len(built) == 2
-        chart.draw(rising(subject="ETH", top=30.0))  # another asset: at once
-        await pilot.pause()
+        asked = time.monotonic()
+        chart.draw(rising(subject="ETH", top=30.0))  # another asset: once the selection settles
+        for _ in range(100):
+            if len(built) == 3:
+                break
+            await pilot.pause(0.02)
         assert "30┤" in chart.render().plain and len(built) == 3
+        assert time.monotonic() - asked < chart.REDRAW_EVERY_S  # not the redraw slot's wait
+
+
+async def test_assets_passed_in_a_row_draw_only_the_chart_of_the_last(monkeypatch):
+    """j j j: each new asset within SETTLE_S of the last postpones the charts; only the asset the
+    keys stop at is built."""
+    built = count_builds(monkeypatch)
+    app = ChartApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        chart = app.query_one(TimeChart)
+        chart.draw(rising(subject="BTC", top=10.0))  # the first picture: at once
+        await pilot.pause()
+        assert len(built) == 1
+        for subject, top in (("ETH", 20.0), ("SOL", 30.0), ("XRP", 40.0)):
+            chart.draw(rising(subject=subject, top=top))
+            await pilot.pause()  # well within SETTLE_S of the last
+        for _ in range(100):
+            if len(built) == 2:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(DrawTurns.SETTLE_S)
+        assert [spec.subject for spec in built] == ["BTC", "XRP"]
+        assert "40┤" in chart.render().plain
 
 
 class ManyChartsApp(App):

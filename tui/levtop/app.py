@@ -482,7 +482,9 @@ class LevtopApp(App):
         self._view_started = now
         self._seen_versions = versions
         series = self.store.series_map(self.watchlist_assets)
-        self._build_view(series, self.store.newest_ts)
+        # A key's view evaluates the selected asset alone: keys pressed in a row each wait for
+        # one; the watchlist's other rows move on with the next view of new data.
+        self._build_view(series, self.store.newest_ts, 0 if force else 1)
 
     clock = staticmethod(time.monotonic)
     """The view cadence's clock (a test seam)."""
@@ -494,13 +496,13 @@ class LevtopApp(App):
     # A fixed description: by default Textual describes a worker by the repr of its arguments,
     # which here would print every numpy array of the store twice a second.
     @work(thread=True, exclusive=True, group="view", exit_on_error=False, description="build the view")
-    def _build_view(self, series, now) -> None:
+    def _build_view(self, series, now, others: int = 1) -> None:
         started = time.thread_time()
         health = self.pipeline.health.snapshot() if self.pipeline else {}
         notes = {v.name: v.liquidation_note for v in self.pipeline.venues.values()
                  if v.liquidation_note} if self.pipeline else {}
         view = self.builder.build_from_series(series, now, self.watchlist_assets, self.selected, self.window,
-                                              health, notes=notes, others_per_build=1)
+                                              health, notes=notes, others_per_build=others)
         self._view_build_cpu = time.thread_time() - started
         # A build overtaken by a newer one (a key pressed meanwhile) must not replace its view.
         if not get_current_worker().is_cancelled:

@@ -226,16 +226,16 @@ class TimeChart(PlotextPlot):
         urgent = shown is None or (shown.subject, shown.span_ms, shown.dots) != (spec.subject, spec.span_ms, spec.dots)
         wait = self._built_at + self.REDRAW_EVERY_S - time.monotonic()
         if urgent or wait <= 0:
-            self._show_newest()
+            self._show_newest(settle=shown is not None and shown.subject != spec.subject)
         elif self._timer is None:
             self._timer = self.set_timer(wait, self._show_newest)
 
-    def _show_newest(self) -> None:
+    def _show_newest(self, settle: bool = False) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         if self._shown != self.spec:
-            draw_turns(self.app).ask(self)
+            draw_turns(self.app).ask(self, settle=settle)
 
     def take_turn(self) -> None:
         """Show the newest spec: built at the next frame (``render``)."""
@@ -278,6 +278,9 @@ class DrawTurns:
     pressed meanwhile, for a tenth of a second. One a turn, each frame builds at most one."""
 
     TURN_S = 0.025
+    SETTLE_S = 0.3
+    """After a new asset, how long the charts wait for the selection to settle: keys pressed
+    in a row (j j j) draw the text of each asset at once, the charts of the one they stop at."""
 
     def __init__(self, app: App) -> None:
         self._app = ref(app)  # not the app itself: _TURNS holds this as its value, weakly keyed by the app
@@ -285,10 +288,16 @@ class DrawTurns:
         self.next_turn = -math.inf
         self.timer: Timer | None = None
 
-    def ask(self, chart: TimeChart) -> None:
-        if chart in self.waiting:
-            return
+    def ask(self, chart: TimeChart, settle: bool = False) -> None:
         now = time.monotonic()
+        if settle and now + self.SETTLE_S > self.next_turn:
+            self.next_turn = now + self.SETTLE_S  # every waiting chart too: the asset moved on
+            if self.timer is not None:
+                self.timer.stop()
+                self.timer = None
+        if chart in self.waiting:
+            self._schedule(now)
+            return
         if not self.waiting and now >= self.next_turn:
             self._give(chart, now)
             return
