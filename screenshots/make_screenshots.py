@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import shutil
 import subprocess
 import sys
@@ -20,10 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from ui_helpers import ASSETS, PHASE_AT, market_store  # noqa: E402
-
-from levtop.app import LevtopApp, RunMode  # noqa: E402
-from levtop.config import Config  # noqa: E402
+from ui_helpers import PHASE_AT, app_at, first_view  # noqa: E402
 
 HOUR = 3_600_000
 SHOTS = [
@@ -39,14 +35,9 @@ SHOTS = [
 
 
 async def shoot(name: str, scenario: str, offset: int, theme: str, size: tuple[int, int]) -> Path:
-    config = dataclasses.replace(Config(path=HERE / "no-config.toml"), assets=ASSETS, theme=theme)
-    app = LevtopApp(config, RunMode("demo"), store=market_store(scenario, offset), watch_data=False,
-                    persist_settings=False)
+    app = app_at(scenario, offset, theme)
     async with app.run_test(size=size) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.view_model is not None:
-                break
+        await first_view(app, pilot)
         await pilot.pause(0.5)
         path = HERE / f"{name}.svg"
         svg = app.export_screenshot()

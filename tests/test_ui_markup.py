@@ -4,8 +4,6 @@ hand-picked edge cases and on every markup text the app draws for real views."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from pathlib import Path
 
 import pytest
 from textual.content import Content
@@ -14,7 +12,7 @@ from textual.markup import MarkupError
 from levtop.widgets import markup
 from levtop.widgets.markup import _parse_simple, parse
 
-from ui_helpers import ASSETS, PHASE_AT, market_store
+from ui_helpers import PHASE_AT, app_at, first_view
 
 CASES = [
     "plain text",
@@ -97,17 +95,9 @@ def test_every_text_the_app_draws(monkeypatch):
 
 
 async def _show(scenario: str, offset: int, size: tuple[int, int]) -> None:
-    from levtop.app import LevtopApp, RunMode
-    from levtop.config import Config
-
-    config = dataclasses.replace(Config(path=Path("no-config.toml")), assets=ASSETS)
-    app = LevtopApp(config, RunMode("demo"), store=market_store(scenario, offset), watch_data=False,
-                    persist_settings=False)
+    app = app_at(scenario, offset)
     async with app.run_test(size=size) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.view_model is not None:
-                break
+        await first_view(app, pilot)
         await pilot.pause(0.3)
         await pilot.press("j")
         await pilot.pause(0.5)

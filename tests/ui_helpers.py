@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from levtop.model import DAY
 from levtop.sim.market import Market
 from levtop.sim.samples import market_samples
 from levtop.store import HistoryStore
 from levtop.view import MarketView, ViewBuilder
+
+if TYPE_CHECKING:
+    from levtop.app import LevtopApp
 
 START_MS = 1_780_000_800_000  # the same launch time as the simulator tests
 ASSETS = ("BTC", "ETH", "SOL")
@@ -31,3 +37,25 @@ def view_at(offset_ms: int, selected: str = "BTC", window: str = "7d", scenario:
     """The view the app would show ``offset_ms`` after launch."""
     store = market_store(scenario)
     return ViewBuilder().build(store, ASSETS, selected, window, now=START_MS + offset_ms)
+
+
+def app_at(scenario: str, offset_ms: int, theme: str | None = None) -> LevtopApp:
+    """The app on the simulator's market frozen ``offset_ms`` after launch: no sources, no wall
+    clock, no settings saved (what the README's screenshots show)."""
+    from levtop.app import LevtopApp, RunMode
+    from levtop.config import Config
+
+    config = dataclasses.replace(Config(path=Path(__file__).with_name("no-config.toml")), assets=ASSETS)
+    if theme is not None:
+        config = dataclasses.replace(config, theme=theme)
+    return LevtopApp(config, RunMode("demo"), store=market_store(scenario, offset_ms), watch_data=False,
+                     persist_settings=False)
+
+
+async def first_view(app: LevtopApp, pilot) -> None:
+    """Wait (up to 10 s) until the app shows its first view."""
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if app.view_model is not None:
+            return
+    raise AssertionError("no view within 10 s")
