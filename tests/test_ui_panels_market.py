@@ -419,3 +419,20 @@ def test_the_other_watchlist_rows_are_evaluated_in_turn():
     full = ViewBuilder().build_from_series(series, START_MS + PHASE_AT["RESTART"] + 3 * HOUR, ("BTC", "ETH", "SOL"),
                                            "BTC")
     assert views[-1].watchlist[0] == full.watchlist[0] and views[-1].selected == full.selected
+
+
+def test_only_text_that_sizes_its_widget_asks_for_a_layout():
+    """A layout pass arranges and repaints the whole screen: a panel's text asks for one only when
+    its widget's size follows the text."""
+    from levtop.widgets.panel import takes_other_room
+
+    fixed = Static()
+    fixed.styles.width, fixed.styles.height = "1fr", 3
+    assert not takes_other_room(fixed, (10, 4), (12, 4))  # a wider figure in a fixed box
+    assert not takes_other_room(fixed, (10,), (10, 4))
+    auto = Static()
+    auto.styles.width, auto.styles.height = "auto", "auto"
+    assert takes_other_room(auto, (10,), (10, 4))  # a line more
+    assert takes_other_room(auto, (10,), (12,))  # wider
+    assert not takes_other_room(auto, (10, 3), (4, 10))  # as many lines, as wide
+    assert takes_other_room(fixed, None, (3,))  # not text before: measure again
