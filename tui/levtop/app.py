@@ -22,7 +22,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -155,9 +155,12 @@ class LevtopApp(App):
         *[Binding(str(n), f"jump({n})", show=False, id=f"jump-{n}") for n in range(1, 10)],
     ]
 
-    selected: reactive[str] = reactive("", init=False)
-    window: reactive[str] = reactive("7d", init=False)
-    paused: reactive[bool] = reactive(False, init=False)
+    # Vars, not reactives: a reactive of the app repaints the whole screen when it changes (a
+    # 31 KB frame for a key that changes the status bar and two watchlist rows); the widgets
+    # that show these repaint themselves.
+    selected: reactive[str] = var("", init=False)
+    window: reactive[str] = var("7d", init=False)
+    paused: reactive[bool] = var(False, init=False)
 
     def __init__(self, config: Config, mode: RunMode | None = None, *, store=None, watch_data: bool = True,
                  persist_settings: bool = True, replay: Replay | None = None):
@@ -590,10 +593,13 @@ class LevtopApp(App):
 
     def watch_selected(self, asset: str) -> None:
         if self.view_model is not None:
-            # Shown at once in the bar and the list; the panels follow with the new view.
+            # Shown at once in the bar and the list; the panels follow with the new view, whose
+            # build starts after that frame is out: its thread would compete with it for the GIL.
             self.query_one(StatusBar).preview(asset)
             self.query_one(Watchlist).preview(asset)
-        self.refresh_view_if_changed(force=True)
+            self.call_after_refresh(self.refresh_view_if_changed, force=True)
+        else:
+            self.refresh_view_if_changed(force=True)
 
     def watch_window(self) -> None:
         self.refresh_view_if_changed(force=True)
