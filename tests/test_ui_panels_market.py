@@ -282,6 +282,43 @@ async def test_show_twice_updates_rows_in_place():
         assert "✔ balanced" in text_of(app.query_one(LongShortPanel))
 
 
+def with_venues(view: MarketView, venues: list[str], scale: float) -> MarketView:
+    """The view with the OI panel's venues in this order (and only these), each venue's OI times
+    ``scale`` (the order of a dict is not part of its equality: a view must differ to be drawn)."""
+    oi = view.selected.open_interest
+    scaled = {v: dataclasses.replace(oi.venues[v], usd=oi.venues[v].usd * scale) for v in venues}
+    selected = dataclasses.replace(view.selected, open_interest=dataclasses.replace(
+        oi, venues=scaled, lines={v: oi.lines[v] for v in venues if v in oi.lines}))
+    return dataclasses.replace(view, selected=selected)
+
+
+def shown_rows(panel: OpenInterestPanel) -> list[tuple[str, str]]:
+    """(venue, text) of each row on show."""
+    return [(row.venue, row.text.visual.plain) for row in panel.query(VenueRow) if row.display]
+
+
+async def test_venue_rows_are_reused_when_the_venues_change_order_or_number():
+    # The venues come largest first, so their order moves between assets; a key must not mount
+    # new rows (each a few widgets that become garbage), whatever the order or the number.
+    view = view_at(PHASE_AT["RESTART"])
+    venues = list(view.selected.open_interest.venues)
+    assert len(venues) == 3
+    app = Harness()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shown(app, pilot, view)
+        panel = app.query_one(OpenInterestPanel)
+        rows = list(panel.query(VenueRow))
+        for n, order in enumerate((venues[::-1], venues[1:], venues[:1], venues)):
+            changed = with_venues(view, order, 1 + (n + 1) / 10)
+            await shown(app, pilot, changed)
+            assert list(panel.query(VenueRow)) == rows
+            assert [venue for venue, _ in shown_rows(panel)] == order
+            for venue, text in shown_rows(panel):  # each row names its venue and shows its figure
+                assert venue in text and fmt.usd(changed.selected.open_interest.venues[venue].usd) in text
+            assert all(row.has_class(f"venue-{row.venue}") for row in rows)
+            assert sum(1 for row in rows if row.has_class("venue-okx")) <= 1
+
+
 async def test_compact_swaps_charts_for_sparklines_at_80x24():
     view = view_at(PHASE_AT["CASCADE"])
     app = Harness(compact=True)

@@ -117,6 +117,12 @@ class VenueRow(Horizontal):
         yield self.text
         yield self.sparkline
 
+    def show_venue(self, venue: str) -> None:
+        if venue != self.venue:
+            self.remove_class(f"venue-{self.venue}")
+            self.add_class(f"venue-{venue}")
+            self.venue = venue
+
     def set(self, text: Content, history: Sequence[float], color: Color | None) -> None:
         set_text(self.text, text)
         data = list(history) if len(history) >= 2 else []
@@ -128,7 +134,10 @@ class VenueRow(Horizontal):
 
 
 class VenueRows(Vertical):
-    """The per-venue table: rows are created when the venue set changes, updated in place after."""
+    """The per-venue table: a row per venue, updated in place. The venues come largest first, so
+    their order moves between assets: rows are reused by position (remounting them on each key
+    made a dozen widgets of garbage, and a garbage collection pass of a quarter second every few
+    seconds in a liquidation burst). An asset listed on fewer venues hides the rows it leaves over."""
 
     DEFAULT_CSS = """
     VenueRows { height: auto; }
@@ -139,11 +148,16 @@ class VenueRows(Vertical):
         self._rows: list[VenueRow] = []
 
     def rows(self, venues: Sequence[str]) -> list[VenueRow]:
-        if [row.venue for row in self._rows] != list(venues):
-            self.remove_children()
-            self._rows = [VenueRow(v) for v in venues]
-            self.mount_all(self._rows)
-        return self._rows
+        venues = list(venues)
+        if len(self._rows) < len(venues):
+            new = [VenueRow(v) for v in venues[len(self._rows):]]
+            self._rows += new
+            self.mount_all(new)
+        for n, row in enumerate(self._rows):
+            if n < len(venues):
+                row.show_venue(venues[n])
+            row.display = n < len(venues)
+        return self._rows[:len(venues)]
 
 
 # -- the panel ---------------------------------------------------------------------------------
