@@ -360,12 +360,12 @@ def app_child(sim_url: str, dump: Path, pid_file: Path) -> None:
     """levtop as ``levtop --sim URL`` runs it; on exit, its stored Binance liquidations to ``dump``."""
     pid_file.write_text(str(os.getpid()))
     from levtop.app import LevtopApp, RunMode
+    from levtop.cli import run_monitor
     from levtop.config import load_config
     from levtop.logfile import setup_logging
 
     setup_logging()
-    app = LevtopApp(load_config(), RunMode("sim", sim_url=sim_url))
-    app.run()
+    app = run_monitor(lambda: LevtopApp(load_config(), RunMode("sim", sim_url=sim_url)))
     import polars as pl
 
     frame = app.store.frame(assets=WATCHED).filter(

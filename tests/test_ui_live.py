@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 
 from levtop.app import LevtopApp, RunMode
@@ -30,6 +31,15 @@ def source_status(app: LevtopApp, source: str) -> str | None:
 async def test_demo_fills_every_panel_and_shows_a_failing_source_down_then_live():
     config = dataclasses.replace(Config(path=load_config().path), assets=ASSETS)
     app = LevtopApp(config, RunMode("demo", speed=600, start_ms=1_780_000_800_000), persist_settings=False)
+    app.freeze_long_lived = True  # as `levtop` sets it (cli.run_monitor); undone below
+    frozen_before = gc.get_freeze_count()
+    try:
+        await run_demo_through_a_fault(app, frozen_before)
+    finally:
+        gc.unfreeze()
+
+
+async def run_demo_through_a_fault(app: LevtopApp, frozen_before: int) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         def filled() -> bool:
             view = app.view_model
@@ -44,6 +54,10 @@ async def test_demo_fills_every_panel_and_shows_a_failing_source_down_then_live(
         await wait_for(pilot, lambda: all(source_status(app, s) == "LIVE" for s in
                                           ("binance", "bybit", "okx", "fear_greed", "stablecoins")), 60,
                        "every source LIVE")
+        # Every source's first round is in: what lives as long as the process leaves the
+        # garbage collector's full passes.
+        await wait_for(pilot, lambda: not app.freeze_long_lived and gc.get_freeze_count() > frozen_before, 10,
+                       "long-lived objects frozen")
         await wait_for(pilot, lambda: app.store.newest("binance", "BTC", "price") is not None, 30, "a Binance price")
         rule = app.simulator.faults.add(FaultRule(venue="bybit", route="*", kind="status", status=500))
         await wait_for(pilot, lambda: source_status(app, "bybit") == "DOWN", 30, "bybit DOWN")

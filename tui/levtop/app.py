@@ -526,6 +526,23 @@ class LevtopApp(App):
         self.query_one(Watchlist).show(view)
         self._alert(view)
         self.call_after_refresh(self._note_view_cpu, started)
+        if self.freeze_long_lived and self.pipeline is not None:
+            from levtop.headless import first_round_done
+
+            if first_round_done(self.pipeline):
+                self.freeze_long_lived = False
+                self.call_after_refresh(self._freeze_long_lived)
+
+    freeze_long_lived = False
+    """Freeze what lives as long as the process out of the garbage collector's passes once every
+    source has had its first round (levtop.long_lived). The CLI sets it; an app run inside
+    another program (the tests, `levtop serve`'s tabs) leaves that program's heap alone."""
+
+    def _freeze_long_lived(self) -> None:
+        from levtop.long_lived import freeze_long_lived
+
+        frozen, seconds = freeze_long_lived()
+        log.info("froze %d long-lived objects out of the garbage collector's passes (%.0f ms)", frozen, seconds * 1000)
 
     def _note_view_cpu(self, started: float) -> None:
         """After the frame that drew the view: what the view cost, its build included."""

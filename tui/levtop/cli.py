@@ -16,6 +16,7 @@ from levtop import __version__
 from levtop.errors import UserError
 
 if TYPE_CHECKING:
+    from levtop.app import LevtopApp
     from levtop.config import Config
 
 
@@ -548,6 +549,13 @@ def _register_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_app(args: argparse.Namespace) -> int:
+    run_monitor(lambda: _build_app(args))
+    return 0
+
+
+def run_monitor(build: Callable[[], LevtopApp]) -> LevtopApp:
+    """Build the app and run it, the garbage collector kept off what lives as long as the process;
+    the app, once it has exited."""
     # The imports up to the first frame (Textual's and ours: modules, classes, stylesheets) build
     # objects that live as long as the process, and the garbage collector's passes over them cost
     # the first frame a tenth of its time (one full pass alone, ~30 ms). So no collection until
@@ -556,12 +564,13 @@ def _run_app(args: argparse.Namespace) -> int:
     # (~0.2 MB, argparse's helpers mostly) are never freed.
     gc.disable()
     try:
-        app = _build_app(args)
+        app = build()
         gc.freeze()
     finally:
         gc.enable()
+    app.freeze_long_lived = True  # again once the sources are up (levtop.long_lived)
     app.run()
-    return 0
+    return app
 
 
 def _build_app(args: argparse.Namespace):
