@@ -8,7 +8,7 @@ repaints' short-lived strips make garbage fast), and a key pressed meanwhile wai
 
 ``freeze_long_lived`` runs once, after every source's first round: one collection, then the
 survivors are frozen (``gc.freeze``), so later full passes visit only what came after. The CLI
-freezes what the start-up built the same way (``cli._run_app``).
+freezes what the start-up built the same way, and asks for this (``cli.run_monitor``).
 """
 
 from __future__ import annotations
