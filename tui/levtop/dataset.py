@@ -91,31 +91,7 @@ def read_dataset_file(file: Path) -> tuple[pl.DataFrame, list[str]]:
         _parse_ts(raw.schema["ts"]).alias("ts_parsed"),
         _parse_value(raw.schema["value"]).alias("value_parsed"),
     )
-    problems = frame.with_columns(
-        pl.when(pl.col("ts_parsed").is_null())
-        # fill_null: pl.format of a null is null, which would let an empty cell through.
-        .then(pl.format("bad ts '{}': expected integer milliseconds or ISO 8601 UTC like 2022-11-08T00:00:00Z",
-                        pl.col("ts").cast(pl.String).fill_null("")))
-        .when(~pl.col("venue").cast(pl.String).str.contains(_VENUE_PATTERN).fill_null(False))
-        .then(pl.format("bad venue '{}': expected lower case like binance or market",
-                        pl.col("venue").cast(pl.String).fill_null("")))
-        .when(~pl.col("asset").cast(pl.String).str.contains(_ASSET_PATTERN).fill_null(False))
-        .then(pl.format("bad asset '{}': expected upper case like BTC, or * for market-wide",
-                        pl.col("asset").cast(pl.String).fill_null("")))
-        .when(pl.col("metric").is_null() | (pl.col("metric").cast(pl.String) == ""))
-        .then(pl.lit("empty metric"))
-        .when(pl.col("value_parsed").is_null())
-        .then(pl.format("bad value '{}': expected a number", pl.col("value").cast(pl.String).fill_null("")))
-        .when(~pl.col("value_parsed").is_finite())
-        .then(pl.format("bad value '{}': expected a finite number (not NaN or inf)",
-                        pl.col("value").cast(pl.String).fill_null("")))
-        .otherwise(None)
-        .alias("problem")
-    ).filter(pl.col("problem").is_not_null())
-    if problems.height:
-        first = problems.row(0, named=True)
-        more = f" (and {problems.height - 1} more malformed rows)" if problems.height > 1 else ""
-        raise DatasetError(f"{file}:{unit}{first['line']}: {first['problem']}{more}")
+    _raise_first_problem(frame, file, unit)
 
     frame = frame.select(
         "line",
@@ -133,6 +109,43 @@ def read_dataset_file(file: Path) -> tuple[pl.DataFrame, list[str]]:
         frame = frame.filter(pl.col("metric").is_in(list(METRICS)))
     _check_conflicts(frame, file, unit)
     return frame.drop("line").cast(SCHEMA), warnings
+
+
+def _row_checks() -> list[tuple[pl.Expr, pl.Expr]]:
+    """(the row is wrong, what to say) for each check, in the order a row is judged."""
+    # fill_null: pl.format of a null is null, which would let an empty cell through.
+    def cell(name: str) -> pl.Expr:
+        return pl.col(name).cast(pl.String).fill_null("")
+
+    return [
+        (pl.col("ts_parsed").is_null(),
+         pl.format("bad ts '{}': expected integer milliseconds or ISO 8601 UTC like 2022-11-08T00:00:00Z", cell("ts"))),
+        (~pl.col("venue").cast(pl.String).str.contains(_VENUE_PATTERN).fill_null(False),
+         pl.format("bad venue '{}': expected lower case like binance or market", cell("venue"))),
+        (~pl.col("asset").cast(pl.String).str.contains(_ASSET_PATTERN).fill_null(False),
+         pl.format("bad asset '{}': expected upper case like BTC, or * for market-wide", cell("asset"))),
+        (pl.col("metric").is_null() | (pl.col("metric").cast(pl.String) == ""), pl.lit("empty metric")),
+        (pl.col("value_parsed").is_null(), pl.format("bad value '{}': expected a number", cell("value"))),
+        (~pl.col("value_parsed").is_finite(),
+         pl.format("bad value '{}': expected a finite number (not NaN or inf)", cell("value"))),
+    ]
+
+
+def _raise_first_problem(frame: pl.DataFrame, file: Path, unit: str) -> None:
+    """A DatasetError naming the first malformed row and how many more there are, if any. The
+    messages are formatted only for a file that has one: formatting every row's would-be message
+    was most of the time spent reading a good file."""
+    checks = _row_checks()
+    wrong = frame.select(pl.any_horizontal([bad for bad, _ in checks]).alias("wrong"))["wrong"]
+    if not wrong.any():
+        return
+    bad_rows = frame.filter(wrong)
+    message = pl.when(checks[0][0]).then(checks[0][1])
+    for bad, said in checks[1:]:
+        message = message.when(bad).then(said)
+    first = bad_rows.head(1).select("line", message.alias("problem")).row(0, named=True)
+    more = f" (and {bad_rows.height - 1} more malformed rows)" if bad_rows.height > 1 else ""
+    raise DatasetError(f"{file}:{unit}{first['line']}: {first['problem']}{more}")
 
 
 def _read_raw(file: Path) -> tuple[pl.DataFrame, int, str]:
