@@ -118,6 +118,24 @@ async def test_a_ban_holds_every_job_of_the_source():
     assert start <= ban_start
 
 
+async def test_a_cancelled_job_stops_whenever_the_cancel_lands():
+    # On Python 3.11, asyncio.wait_for hands back the result when the task is cancelled just as
+    # the awaited fetch completes: the job swallowed its cancellation and ran on (a CI run hung
+    # in test_a_ban_holds_every_job_of_the_source). A cancel at any step of the loop must stop it.
+    async def fetch() -> int:
+        return 1
+
+    for steps in range(60):
+        task = asyncio.create_task(run_job(Job("v", "e", 0.0, fetch), SourceGate(), HealthBoard()))
+        for _ in range(steps % 12):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1.0)
+        if not done:
+            task.cancel()
+        assert done and task.cancelled(), f"still running after a cancel {steps % 12} steps in"
+
+
 async def test_not_listed_marks_na_and_stops():
     calls = 0
 

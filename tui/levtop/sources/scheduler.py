@@ -86,7 +86,11 @@ async def run_job(job: Job, gate: SourceGate, health: HealthBoard, *, wake: asyn
     while True:
         await gate.wait()
         try:
-            stored = await asyncio.wait_for(job.fetch(), timeout=job.timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns the result instead
+            # of raising when the task is cancelled just as the fetch completes, and the job
+            # then outlives its cancellation (a stop or a restart of the sources that never ends).
+            async with asyncio.timeout(job.timeout_s):
+                stored = await job.fetch()
             if stored == 0:
                 # Every endpoint returns rows for the watched assets on every call; none is a
                 # broken answer (an emptied list), not a quiet market.
@@ -123,6 +127,7 @@ async def _sleep(seconds: float, wake: asyncio.Event | None) -> None:
         await asyncio.sleep(seconds)
         return
     try:
-        await asyncio.wait_for(wake.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(seconds):  # not wait_for: see run_job
+            await wake.wait()
+    except TimeoutError:
         pass
