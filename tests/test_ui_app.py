@@ -109,6 +109,31 @@ async def test_a_new_selection_shows_in_the_bar_and_the_list_before_its_view_is_
         assert app.view_model.selected.asset == "ETH" and f"ETH {eth_phase}" in status_text(app)
 
 
+async def test_keys_repaint_what_they_change_not_the_whole_screen():
+    # A changed reactive of the App repaints the whole screen: at 120x40 a 31 KB frame for each
+    # key, where the bar, the list and the panels that change repaint themselves.
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, app)
+        whole_screen = []
+        refresh = app.screen.refresh
+
+        def counted_refresh(*args, **kwargs):
+            whole_screen.append(args or kwargs)
+            return refresh(*args, **kwargs)
+
+        app.screen.refresh = counted_refresh
+        for key in ("j", "k", "]", "[", "p"):
+            await pilot.press(key)
+            await settle(pilot, app)
+        assert app.selected == "BTC" and app.window == "7d" and app.paused
+        assert "DEMO · PAUSED" in status_text(app)  # a pause shows for as long as it lasts
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert " DEMO " in status_text(app) and "PAUSED" not in status_text(app)
+        assert whole_screen == []
+
+
 @pytest.mark.parametrize("width", [80, 120])
 async def test_the_key_bar_keeps_help_and_quit_when_narrow(width):
     app = make_app()

@@ -232,7 +232,7 @@ class LevtopApp(App):
         for warning in self._theme_warnings:
             self.notify(warning, title="theme not loaded", severity="warning")
         bar = self.query_one(StatusBar)
-        bar.badge = {"demo": "DEMO", "sim": "SIM", "replay": "REPLAY"}.get(self.mode.kind, "")
+        bar.badge = self._mode_badge()
         if not self._watch_data:
             bar.no_sources_text = "recorded data, no live sources"
         if self.replay is not None:
@@ -622,9 +622,18 @@ class LevtopApp(App):
         self.refresh_view_if_changed(force=True)
 
     def watch_paused(self, paused: bool) -> None:
-        self.sub_title = "paused" if paused else ""
+        # In the status bar's badge, which stays while paused (the App's sub_title, which
+        # this set before, is shown by no widget and repainted the whole screen).
+        self.query_one(StatusBar).badge = self._mode_badge()
         if not paused:
             self.refresh_view_if_changed(force=True)
+
+    def _mode_badge(self) -> str:
+        """'DEMO', 'SIM' or nothing (live), with 'paused' while the view is frozen."""
+        mode = {"demo": "DEMO", "sim": "SIM", "replay": "REPLAY"}.get(self.mode.kind, "")
+        if not self.paused:
+            return mode
+        return f"{mode} · PAUSED" if mode else "PAUSED"
 
     def on_watchlist_selected(self, message: Watchlist.Selected) -> None:
         if message.asset != self.selected:
