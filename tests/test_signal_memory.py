@@ -183,3 +183,30 @@ def test_results_forgotten_for_room_are_computed_again_alike(monkeypatch):
         assert engine._MEMORY.size <= 200_000
         clear_caches()
         assert warm == bits(evaluate_inputs(inputs_from_series("BTC", series), [now], Thresholds()))
+
+
+def test_assets_built_together_share_the_market_wide_signals_and_get_their_own_alike():
+    rng = np.random.default_rng(11)
+    days = T0 - DAY * np.arange(40)[::-1]
+    market = {
+        ("market", "*", "fear_greed"): Series(days, rng.integers(5, 95, days.size).astype(float)),
+        ("market", "*", "stablecoin_supply_usd"): Series(days, 150e9 * (1 + 0.002 * rng.normal(0, 1, days.size).cumsum())),
+    }
+    series = dict(market)
+    for asset in ("BTC", "ETH"):
+        ts = T0 - 5 * MINUTE * np.arange(3000)[::-1]
+        series[("binance", asset, "oi_usd")] = Series(ts, 1e9 * np.exp(rng.normal(0, 0.001, ts.size).cumsum()))
+    together = engine.inputs_by_asset(series, ["BTC", "ETH"])
+    at, strict = [T0, T0 - 3 * DAY], Thresholds(sentiment_fear_max=20.0)
+    btc, eth = (evaluate_inputs(together[a], at) for a in ("BTC", "ETH"))
+    for name in ("sentiment", "stablecoins"):
+        assert [v.signals[name] for v in btc] == [v.signals[name] for v in eth]
+        assert btc[0].signals[name] is eth[0].signals[name]  # computed once
+        alone = evaluate_inputs(inputs_from_series("ETH", series), at)
+        assert [v.signals[name] for v in alone] == [v.signals[name] for v in eth]
+    # Other thresholds, other times: computed for them, not taken from the shared results.
+    (strict_btc,) = evaluate_inputs(together["BTC"], [T0], strict)
+    (strict_alone,) = evaluate_inputs(inputs_from_series("BTC", series), [T0], strict)
+    assert strict_btc.signals["sentiment"] == strict_alone.signals["sentiment"]
+    (earlier,) = evaluate_inputs(together["ETH"], [T0 - 9 * DAY])
+    assert earlier.signals["sentiment"] == evaluate_inputs(inputs_from_series("ETH", series), [T0 - 9 * DAY])[0].signals["sentiment"]

@@ -11,6 +11,7 @@ summing venues, so nothing is counted twice.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from bisect import bisect_left, insort
@@ -144,6 +145,9 @@ class AssetInputs:
     market: dict[str, Series]
     memo: dict = field(default_factory=dict, repr=False)
     """Derived series shared by several signals (merged liquidations, aggregates)."""
+    shared: dict = field(default_factory=dict, repr=False)
+    """Results that depend on the market-wide series alone, shared by the assets built together
+    (``inputs_by_asset``): every asset reads the same Fear & Greed and stablecoin supply."""
 
     def venues(self, metric: str) -> dict[str, Series]:
         """Venue series to aggregate; a ``market`` aggregate for the asset wins alone."""
@@ -197,7 +201,8 @@ def inputs_by_asset(
         elif row_asset == ALL_ASSETS and _preferred_market_venue(venue, market_venue.get(metric)):
             market_venue[metric] = venue
             market[metric] = s
-    return {asset: AssetInputs(asset, by_metric, dict(market)) for asset, by_metric in by_asset.items()}
+    shared: dict = {}
+    return {asset: AssetInputs(asset, by_metric, dict(market), shared=shared) for asset, by_metric in by_asset.items()}
 
 
 def _preferred_market_venue(venue: str, current: str | None) -> bool:
@@ -766,6 +771,29 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
     return _signals_list("oi_level", states, level, reasons)
 
 
+_SHARED_TIMES = 64
+"""Market-wide signals are shared between assets when evaluated at up to this many times (a
+refresh of every asset); a backtest's long array of times is one asset's, so nothing to share."""
+
+
+def _market_wide(compute: Callable[[AssetInputs, np.ndarray, Thresholds], list[Signal]]):
+    """``compute``, a signal of the market-wide series alone, once for all the assets whose
+    inputs were built together: its Signals are immutable, so each asset gets the same list."""
+
+    @functools.wraps(compute)
+    def signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
+        if at.size > _SHARED_TIMES:
+            return compute(inp, at, th)
+        key = (compute.__name__, th, at.tobytes())
+        found = inp.shared.get(key)
+        if found is None:
+            found = inp.shared[key] = compute(inp, at, th)
+        return found
+
+    return signal
+
+
+@_market_wide
 def stablecoins_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     s = inp.market.get("stablecoin_supply_usd", Series(np.empty(0, np.int64), np.empty(0)))
     max_age = int(th.fresh_daily_h * HOUR)
@@ -798,6 +826,7 @@ def stablecoins_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list
     return _signals_list("stablecoins", states, c7, reasons)
 
 
+@_market_wide
 def sentiment_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     s = inp.market.get("fear_greed", Series(np.empty(0, np.int64), np.empty(0)))
     max_age = int(th.fresh_daily_h * HOUR)
