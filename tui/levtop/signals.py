@@ -1219,7 +1219,8 @@ class _DayTotals:
 
     def __init__(self, events: Series, hours: np.ndarray, days: int):
         self.days = days
-        self.have = _covered_buckets(hours, DAY, days, events.first_ts)
+        self.coverage = events.first_ts
+        self.have = _covered_buckets(hours, DAY, days, self.coverage)
         first_end = int(hours[0]) - days * DAY
         ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
         running = events.cumulative_at(ends)
@@ -1231,18 +1232,24 @@ class _DayTotals:
         self.column, self.row = position % 24, position // 24
 
     def lowest(self) -> np.ndarray:
-        """Each hour's smallest covered bucket (inf for none, NaN if one is NaN): a table of
-        minimums over runs of 1, 2, 4, ... rows answers each hour with two lookups."""
-        lowest = np.full(self.have.size, np.inf)
-        levels = np.log2(np.maximum(self.have, 1)).astype(np.int64)  # runs of 2**level rows
-        runs = self.table
-        for level in range(int(levels.max(initial=0)) + 1):
-            if level:
-                runs = np.minimum(runs[:-2 ** (level - 1)], runs[2 ** (level - 1):])
-            picked = ((self.have > 0) & (levels == level)).nonzero()[0]
-            top, column = self.row[picked] - self.have[picked], self.column[picked]
-            lowest[picked] = np.minimum(runs[top, column], runs[self.row[picked] - 2 ** level, column])
-        return lowest
+        """Each hour's smallest covered bucket (inf for none, NaN if one is NaN).
+
+        A bucket is covered when it ends at or after the first liquidation, whichever hour reads
+        it, so with the others set to inf every hour's minimum is over the ``days`` rows above
+        it in its column: a sliding minimum, from running minimums forward and backward within
+        blocks of ``days`` rows (any such run of rows is the tail of one block and the head of
+        the next)."""
+        w = self.days
+        if w < 1 or self.coverage is None:
+            return np.full(self.have.size, np.inf)
+        covered_from = max(0, -(-(self.coverage - self.first_end) // HOUR))  # the first covered cell
+        blocks = -(-self.table.shape[0] // w)
+        cells = np.full((blocks * w, 24), np.inf)
+        cells.flat[covered_from:self.table.size] = self.table.flat[covered_from:]
+        cells = cells.reshape(blocks, w, 24)
+        forward = np.minimum.accumulate(cells, axis=1).reshape(blocks * w, 24)
+        backward = np.minimum.accumulate(cells[:, ::-1], axis=1)[:, ::-1].reshape(blocks * w, 24)
+        return np.minimum(backward[self.row - w, self.column], forward[self.row - 1, self.column])
 
     def buckets(self, picked: np.ndarray) -> np.ndarray:
         """The picked hours' bucket totals, latest first: the baseline's matrix rows."""
