@@ -1150,34 +1150,36 @@ class _CandidateBlocks:
         self.low_now = np.fmin.reduceat(total, self.starts)
         self.sizes = self.lasts - self.starts + 1
 
-    def may_fall(self, window: int, drop: float) -> np.ndarray:
-        """Per block: False where the aggregate provably did not fall by ``drop`` over ``window``, True
-        where it may have (to be computed exactly).
+    def may_fall(self, drops: Sequence[tuple[int, float]]) -> list[np.ndarray]:
+        """Per (window, drop) and block: False where the aggregate provably did not fall by
+        ``drop`` over ``window``, True where it may have (to be computed exactly).
 
         In a block of candidates where every venue is fresh at each time t and at t - window,
         the change is total(t) / total(then) - 1 with then the last native point at or before
         t - window. With no negative totals it is at least the block's lowest total over the
         highest total in the range its `then`s span, minus 1: the same floating-point
         operations, which are monotonic, so a bound above the threshold rules out the whole
-        block exactly.
+        block exactly. Every window is bounded in the same numpy calls, as rows of one matrix.
         """
         agg = self.agg
         native_ts, native_total, _ = agg.native()
-        first_then = native_ts.searchsorted(self.first_ts - window, side="right") - 1
-        last_then = native_ts.searchsorted(self.last_ts - window, side="right") - 1
-        oldest = agg.oldest_latest(np.maximum(first_then, 0))
-        everyone_then = (first_then >= 0) & (self.last_ts - window - oldest <= agg.max_age)
-        high_then = np.full(self.starts.size, np.nan)
+        windows = np.array([window for window, _ in drops], dtype=np.int64)[:, None]
+        limit = np.array([-drop for _, drop in drops])[:, None]
+        first_then = native_ts.searchsorted(self.first_ts - windows, side="right") - 1
+        last_then = native_ts.searchsorted(self.last_ts - windows, side="right") - 1
+        oldest = agg.oldest_latest(np.maximum(first_then, 0).ravel()).reshape(first_then.shape)
+        everyone_then = (first_then >= 0) & (self.last_ts - windows - oldest <= agg.max_age)
+        high_then = np.full(first_then.shape, np.nan)
         known = first_then >= 0
         if known.any():
             high_then[known] = range_reduce(np.fmax, native_total, first_then[known], last_then[known] + 1)
         low_now = self.low_now
         with np.errstate(all="ignore"):
             bound = low_now / high_then - 1.0
-            safe = self.everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, -drop)
+            safe = self.everyone_now & everyone_then & (low_now >= 0) & (high_then > 0) & ~_le(bound, limit)
         # Before the first observation of any venue nothing is known then: no change at all.
         safe |= last_then < 0
-        return ~safe
+        return list(~safe)
 
     def candidates(self, blocks: np.ndarray) -> np.ndarray:
         """The candidates (indices) in the blocks marked True."""
@@ -1196,8 +1198,7 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
         rows = None if ts is native_ts else native_ts.searchsorted(ts)
         hit = np.zeros(ts.size, dtype=bool)
         blocks = _CandidateBlocks(agg, rows)
-        for window, drop in drops:
-            falling = blocks.may_fall(window, drop)
+        for (window, drop), falling in zip(drops, blocks.may_fall(drops)):
             if not falling.any():
                 continue  # nothing to compute (nearly always)
             maybe = blocks.candidates(falling)
