@@ -416,10 +416,19 @@ class Aggregate:
         return [found[id(s)] for s in self.venues.values()]
 
     def level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = self.fresh_values(at)
         total = np.zeros(at.shape)
+        if values:
+            # Every venue fresh at every time (the usual case): one check of the sum finds it,
+            # as a NaN anywhere makes the sum NaN; the sum is the one the loop below adds.
+            for v in values:
+                total += v
+            if not np.isnan(total).any():
+                return total, np.full(at.shape, len(values), dtype=np.int64)
+            total = np.zeros(at.shape)
         count = np.zeros(at.shape, dtype=np.int64)
         everywhere = 0  # venues fresh at every time (a venue at its own times): counted at the end
-        for v in self.fresh_values(at):
+        for v in values:
             missing = np.isnan(v)
             if not missing.any():
                 total += v
@@ -541,8 +550,8 @@ class Aggregate:
     def age(self, at: np.ndarray) -> np.ndarray:
         """Age of the freshest venue observation at each time."""
         ages = [members[0].age(at) for _, members in self._time_groups()]
-        if not ages:
-            return np.full(at.shape, np.nan)
+        if len(ages) < 2:
+            return ages[0] if ages else np.full(at.shape, np.nan)
         # fmin ignores NaN unless every venue is NaN (then NaN), without nanmin's warning.
         return np.fmin.reduce(np.vstack(ages), axis=0)
 
@@ -586,6 +595,25 @@ def comparable_window_stats(agg: Aggregate, at: np.ndarray, ref_count: np.ndarra
 # plain Python lists (indexing numpy arrays one element at a time costs more than the text).
 
 
+def _per_thresholds(build: Callable[[Thresholds], Any]) -> Callable[[Thresholds], Any]:
+    """``build(th)``, kept for the last few Thresholds: the parts of reasons that depend on
+    the thresholds alone are written once, not at every evaluation of every asset. By identity
+    (hashing a Thresholds costs more than most of what is built), holding each one kept, so a
+    new object never takes an old one's place."""
+    kept: dict[int, tuple[Thresholds, Any]] = {}
+
+    @functools.wraps(build)
+    def get(th: Thresholds) -> Any:
+        entry = kept.get(id(th))
+        if entry is None or entry[0] is not th:
+            if len(kept) >= 16:
+                kept.clear()
+            entry = kept[id(th)] = (th, build(th))
+        return entry[1]
+
+    return get
+
+
 def _signals_list(name: str, states: list[str], values: np.ndarray, reasons: list[str]) -> list[Signal]:
     finite = np.isfinite(values).tolist()
     signals: list[Signal] = []
@@ -621,17 +649,27 @@ def _repeating(format_text: Callable[..., str]) -> Callable[..., str]:
 
 
 def _states(n: int, *rules: tuple[np.ndarray, str]) -> list[str]:
-    """Each time's state: UNKNOWN, overwritten by every rule whose mask holds, in order."""
-    states = np.full(n, UNKNOWN, dtype=object)
-    for mask, state in rules:
-        states[mask] = state
-    return states.tolist()
+    """Each time's state: UNKNOWN, overwritten by every rule whose mask holds, in order (as the
+    rule's number in a byte: writing into an array of objects costs twice as much)."""
+    rule = np.zeros(n, dtype=np.int8)
+    for number, (mask, _) in enumerate(rules, 1):
+        rule[mask] = number
+    names = (UNKNOWN, *(state for _, state in rules))
+    return [names[k] for k in rule.tolist()]
 
 
 def _staleness_reason(what: str, age: float, max_age: int) -> str:
     if math.isnan(age):
         return f"no {what} data"
     return f"{what} data stale: last {fmt.duration(age)} ago (max {fmt.duration(max_age)})"
+
+
+@_per_thresholds
+def _funding_texts(th: Thresholds) -> tuple[dict[str, str], str, str, str, str]:
+    lo, hi, hot = th.funding_neutral_low, th.funding_neutral_high, th.funding_overheated
+    verdicts = {GOOD: f"neutral band {fmt.rate(lo)}..{fmt.rate(hi)}", BAD: f"overheated above {fmt.rate(hot)}"}
+    return (verdicts, f"shorts crowded below {fmt.rate(lo)}", f"warming above {fmt.rate(hi)}",
+            f"no funding in the last {th.funding_window_h:g}h", f"{th.funding_window_h:g}h mean")
 
 
 def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
@@ -642,15 +680,16 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
     weight_of = dict(zip(oi_usd.venues, oi_usd.fresh_values(at)))
     names = list(funding)
     n = at.size
-    means = np.full((len(names), n), np.nan)
+    counts = np.empty((len(names), n), dtype=np.int64)
+    totals = np.empty((len(names), n))
     weights = np.full((len(names), n), np.nan)
     since = at - window
     for k, venue in enumerate(names):
-        count, total = funding[venue].window_count_and_sum(since, at)
-        with np.errstate(all="ignore"):
-            means[k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        counts[k], totals[k] = funding[venue].window_count_and_sum(since, at)
         if venue in weight_of:
             weights[k] = weight_of[venue]
+    with np.errstate(all="ignore"):
+        means = np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
     has = ~np.isnan(means)
     venue_count = has.sum(axis=0)
     usable_weight = ~np.isnan(weights) & (weights > 0)
@@ -662,6 +701,7 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
     value = np.where(venue_count == 0, np.nan, np.where(weighted, weighted_mean, equal_mean))
 
     lo, hi, hot = th.funding_neutral_low, th.funding_neutral_high, th.funding_overheated
+    texts = _funding_texts(th)
     known = ~np.isnan(value)
     states = _states(
         n,
@@ -670,11 +710,7 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
         (known & _lt(value, lo), WARN),
         (known & _gt(value, hot), BAD),
     )
-    band = f"neutral band {fmt.rate(lo)}..{fmt.rate(hi)}"
-    verdicts = {GOOD: band, BAD: f"overheated above {fmt.rate(hot)}"}
-    shorts, warming = f"shorts crowded below {fmt.rate(lo)}", f"warming above {fmt.rate(hi)}"
-    none = f"no funding in the last {th.funding_window_h:g}h"
-    mean_text = f"{th.funding_window_h:g}h mean"
+    verdicts, shorts, warming, none, mean_text = texts
 
     @_repeating
     def known_reason(state: str, v: float, is_weighted: bool, venues: int) -> str:
@@ -691,6 +727,11 @@ def _oi_metric(inp: AssetInputs) -> str:
     return "oi_base" if inp.venues("oi_base") else "oi_usd"
 
 
+@_per_thresholds
+def _oi_rebuild_limits(th: Thresholds) -> str:
+    return f"slow is <={fmt.pct(th.oi_rebuild_good_24h, 0)}/24h and <={fmt.pct(th.oi_rebuild_good_72h, 0)}/72h"
+
+
 def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     metric = _oi_metric(inp)
     max_age = int(th.fresh_oi_h * HOUR)
@@ -702,9 +743,7 @@ def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     states = _states(at.size, (good, GOOD), (warn, WARN), (known & ~good & ~warn, BAD))
     first = agg.first_ts()
     unit = "coin OI" if metric == "oi_base" else "USD OI"
-    limits = (
-        f"slow is <={fmt.pct(th.oi_rebuild_good_24h, 0)}/24h and <={fmt.pct(th.oi_rebuild_good_72h, 0)}/72h"
-    )
+    limits = _oi_rebuild_limits(th)
     speeds = {GOOD: "slow", WARN: "brisk", BAD: "fast, the trap pattern"}
     reasons = []
     for state, a24, a72, age, t in zip(states, c24.tolist(), c72.tolist(), agg.age(at).tolist(), at.tolist()):
@@ -850,6 +889,12 @@ def sentiment_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[S
     return _signals_list("sentiment", states, value, reasons)
 
 
+@_per_thresholds
+def _long_short_scale(th: Thresholds) -> str:
+    return (f"balanced {th.long_short_balanced_low:.2f}-{th.long_short_balanced_high:.2f}, one-sided "
+            f"<{th.long_short_extreme_low:.2f} or >{th.long_short_extreme_high:.2f}")
+
+
 def long_short_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Signal]:
     venues = inp.venues("long_short_ratio")
     max_age = int(th.fresh_oi_h * HOUR)
@@ -861,10 +906,7 @@ def long_short_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     balanced = known & _ge(value, th.long_short_balanced_low) & _le(value, th.long_short_balanced_high)
     extreme = known & (_lt(value, th.long_short_extreme_low) | _gt(value, th.long_short_extreme_high))
     states = _states(at.size, (known, WARN), (balanced, GOOD), (extreme, BAD))
-    scale = (
-        f"balanced {th.long_short_balanced_low:.2f}-{th.long_short_balanced_high:.2f}, one-sided "
-        f"<{th.long_short_extreme_low:.2f} or >{th.long_short_extreme_high:.2f}"
-    )
+    scale = _long_short_scale(th)
     reasons = []
     for state, v, n, age in zip(states, value.tolist(), count.tolist(), agg.age(at).tolist()):
         if state == UNKNOWN:
