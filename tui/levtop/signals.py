@@ -346,10 +346,13 @@ class NativePoints:
     ts: np.ndarray
     total: np.ndarray
     count: np.ndarray
+    everywhere: bool = False
+    """Known to sum every venue at every point (no NaN total): what the comparable points and
+    the flush scan's bounds would otherwise check point by point."""
 
     def between(self, lo: int, hi: int) -> "NativePoints":
         a, b = self.ts.searchsorted(lo, side="left"), self.ts.searchsorted(hi, side="left")
-        return NativePoints(self.ts[a:b], self.total[a:b], self.count[a:b])
+        return NativePoints(self.ts[a:b], self.total[a:b], self.count[a:b], self.everywhere)
 
     @property
     def nbytes(self) -> int:
@@ -357,7 +360,8 @@ class NativePoints:
 
     @staticmethod
     def joined(parts: Sequence["NativePoints"]) -> "NativePoints":
-        return NativePoints(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ts", "total", "count")))
+        return NativePoints(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ts", "total", "count")),
+                            everywhere=all(p.everywhere for p in parts))
 
 
 _FAR_PAST = np.iinfo(np.int64).min // 2
@@ -403,19 +407,26 @@ class Aggregate:
     def _fresh_values(self, at: np.ndarray) -> list[np.ndarray]:
         found: dict[int, np.ndarray] = {}
         for ts, members in self._time_groups():
-            if not ts.size:
-                values = [np.full(at.shape, np.nan)] * len(members)
-            elif at.size == ts.size and at.size and (at is ts or np.array_equal(at, ts)):
-                values = [s.values for s in members]  # asked at its own times: every value is fresh
-            else:
-                idx = ts.searchsorted(at, side="right") - 1
-                safe = np.maximum(idx, 0)
-                fresh = (idx >= 0) & (at - ts[safe] <= self.max_age)
-                values = [np.where(fresh, s.values[safe], np.nan) for s in members]
-            found.update(zip(map(id, members), values))
+            found.update(zip(map(id, members), self._values_at(ts, members, at)))
         return [found[id(s)] for s in self.venues.values()]
 
+    def _values_at(self, ts: np.ndarray, members: list[Series], at: np.ndarray) -> list[np.ndarray]:
+        """The values as of each time of venues observed at ``ts`` (NaN where none or stale)."""
+        if not ts.size:
+            return [np.full(at.shape, np.nan)] * len(members)
+        if at.size == ts.size and at.size and (at is ts or np.array_equal(at, ts)):
+            return [s.values for s in members]  # asked at its own times: every value is fresh
+        idx = ts.searchsorted(at, side="right") - 1
+        safe = np.maximum(idx, 0)
+        fresh = (idx >= 0) & (at - ts[safe] <= self.max_age)
+        return [np.where(fresh, s.values[safe], np.nan) for s in members]
+
     def level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total, count = self._level(at)
+        return total, np.full(at.shape, len(self.venues), dtype=np.int64) if count is None else count
+
+    def _level(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``level``, with no count (None) when every venue is fresh at every time."""
         values = self.fresh_values(at)
         total = np.zeros(at.shape)
         if values:
@@ -424,7 +435,7 @@ class Aggregate:
             for v in values:
                 total += v
             if not np.isnan(total).any():
-                return total, np.full(at.shape, len(values), dtype=np.int64)
+                return total, None
             total = np.zeros(at.shape)
         count = np.zeros(at.shape, dtype=np.int64)
         everywhere = 0  # venues fresh at every time (a venue at its own times): counted at the end
@@ -493,8 +504,11 @@ class Aggregate:
         return sorted_unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
 
     def _points_at(self, ts: np.ndarray) -> NativePoints:
-        total, count = self.level(ts)
-        return NativePoints(ts, total, count.astype(np.min_scalar_type(len(self.venues)), copy=False))
+        total, count = self._level(ts)
+        dtype = np.min_scalar_type(len(self.venues))
+        if count is None:
+            return NativePoints(ts, total, np.full(ts.shape, len(self.venues), dtype=dtype), everywhere=True)
+        return NativePoints(ts, total, count.astype(dtype, copy=False))
 
     def oldest_latest(self, rows: np.ndarray) -> np.ndarray:
         """At the native points ``rows``, the oldest of the venues' latest observations: a time
@@ -532,10 +546,14 @@ class Aggregate:
         """
         key = ("comparable", venue_count)
         if key not in self._memo:
-            ts, total, count = self.native()
-            keep = (count == venue_count) & ~np.isnan(total)
-            # Every point (all venues fresh throughout, the usual case): no copies.
-            self._memo[key] = (ts, total) if keep.all() else (ts[keep], total[keep])
+            points = self.points()
+            ts, total, count = points.ts, points.total, points.count
+            if points.everywhere:
+                self._memo[key] = (ts, total) if venue_count == len(self.venues) else (ts[:0], total[:0])
+            else:
+                keep = (count == venue_count) & ~np.isnan(total)
+                # Every point (all venues fresh throughout, the usual case): no copies.
+                self._memo[key] = (ts, total) if keep.all() else (ts[keep], total[keep])
         return self._memo[key]
 
     def comparable_between(self, lo: int, hi: int, venue_count: int) -> np.ndarray:
@@ -1170,24 +1188,34 @@ def _scan(key: tuple, inputs: dict[str, Series], horizon: int | None, candidates
     return triggers
 
 
-_BLOCK = 16
-"""Candidate triggers are bounded a block of this many at a time before any is computed."""
+def _block_starts(ts: np.ndarray, span: int) -> np.ndarray:
+    """Where each run of the ascending ``ts`` within one stretch of ``span`` ms (stretches
+    aligned to multiples of it) begins: blocks no longer than ``span`` whatever the spacing."""
+    if not ts.size:
+        return np.empty(0, dtype=np.int64)
+    edges = ts.searchsorted(np.arange(int(ts[0]) // span * span + span, int(ts[-1]) + 1, span, dtype=np.int64))
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), edges])
+    new = np.ones(starts.size, dtype=bool)
+    np.not_equal(starts[1:], starts[:-1], out=new[1:])
+    return starts[new]
 
 
 class _CandidateBlocks:
-    """The candidate native points ``rows`` (None: all of them) in blocks of ``_BLOCK``, with
-    what bounding a fall needs of the blocks themselves: the same for every window."""
+    """The candidate native points ``rows`` (None: all of them) in blocks spanning at most half
+    the freshness limit (so every venue can be fresh over a block's `then`s, which the bound
+    needs: 3 hours by default, 36 five-minute points), with what bounding a fall needs of the
+    blocks themselves: the same for every window."""
 
     def __init__(self, agg: Aggregate, rows: np.ndarray | None):
         self.agg = agg
         native_ts, native_total, native_count = agg.native()
         ts, total, count = (native_ts, native_total, native_count) if rows is None else \
             (native_ts[rows], native_total[rows], native_count[rows])
-        self.starts = np.arange(0, ts.size, _BLOCK)
-        self.lasts = np.minimum(self.starts + _BLOCK, ts.size) - 1
+        self.starts = _block_starts(ts, max(agg.max_age // 2, 1))
+        self.lasts = np.append(self.starts[1:], ts.size)[:self.starts.size] - 1
         self.first_ts, self.last_ts = ts[self.starts], ts[self.lasts]
-        everyone = count == len(agg.venues)
-        self.everyone_now = np.ones(self.starts.size, dtype=bool) if everyone.all() else \
+        everyone = None if agg.points().everywhere else count == len(agg.venues)
+        self.everyone_now = np.ones(self.starts.size, dtype=bool) if everyone is None or everyone.all() else \
             np.logical_and.reduceat(everyone, self.starts)
         self.low_now = np.fmin.reduceat(total, self.starts)
         self.sizes = self.lasts - self.starts + 1
@@ -1207,12 +1235,14 @@ class _CandidateBlocks:
         native_ts, native_total, _ = agg.native()
         windows = np.array([window for window, _ in drops], dtype=np.int64)[:, None]
         limit = np.array([-drop for _, drop in drops])[:, None]
-        first_then = native_ts.searchsorted(self.first_ts - windows, side="right") - 1
+        # A candidate whose `then` comes before the first native point has no change at all
+        # (nothing is known then), so the bound is over the `then`s from that point on.
+        first_then = np.maximum(native_ts.searchsorted(self.first_ts - windows, side="right") - 1, 0)
         last_then = native_ts.searchsorted(self.last_ts - windows, side="right") - 1
-        oldest = agg.oldest_latest(np.maximum(first_then, 0).ravel()).reshape(first_then.shape)
-        everyone_then = (first_then >= 0) & (self.last_ts - windows - oldest <= agg.max_age)
+        oldest = agg.oldest_latest(first_then.ravel()).reshape(first_then.shape)
+        known = last_then >= 0
+        everyone_then = known & (self.last_ts - windows - oldest <= agg.max_age)
         high_then = np.full(first_then.shape, np.nan)
-        known = first_then >= 0
         if known.any():
             high_then[known] = range_reduce(np.fmax, native_total, first_then[known], last_then[known] + 1)
         low_now = self.low_now
