@@ -1286,9 +1286,8 @@ def _oi_triggers(inp: AssetInputs, th: Thresholds) -> np.ndarray:
 
 class _DayTotals:
     """Day totals of liquidations ending at every whole hour from ``days`` days before the first
-    of ``hours`` (ascending whole hours) to a day before the last, as a table of days x 24
-    hours: the buckets of an hour's daily baseline (the days ending 1, 2, ... days before it)
-    are a run of rows in its column."""
+    of ``hours`` (ascending whole hours) to a day before the last: the buckets of an hour's daily
+    baseline (the days ending 1, 2, ... days before it) are every 24th total back from it."""
 
     def __init__(self, events: Series, hours: np.ndarray, days: int):
         self.days = days
@@ -1296,36 +1295,34 @@ class _DayTotals:
         self.have = _covered_buckets(hours, DAY, days, self.coverage)
         first_end = int(hours[0]) - days * DAY
         ends = first_end + HOUR * np.arange(-24, (int(hours[-1]) - DAY - first_end) // HOUR + 1, dtype=np.int64)
-        running = events.cumulative_at(ends)
-        self.running, self.first_end = running, first_end
-        totals = running[24:] - running[:-24]  # exactly as window_sum(end - DAY, end)
-        rows = -(-totals.size // 24)
-        self.table = np.append(totals, np.full(rows * 24 - totals.size, np.inf)).reshape(rows, 24)
-        position = (hours - first_end) // HOUR
-        self.column, self.row = position % 24, position // 24
+        self.running, self.first_end = events.cumulative_at(ends), first_end
+        # totals[i]: the day ending at first_end + i hours, exactly as window_sum(end - DAY, end).
+        self.totals = self.running[24:] - self.running[:-24]
+        self.position = (hours - first_end) // HOUR
+        """Each hour's index on that lattice: its bucket k ends at position - 24k, and its running
+        sum (up to the hour, less a day) is running[position]."""
 
     def lowest(self) -> np.ndarray:
         """Each hour's smallest covered bucket (inf for none, NaN if one is NaN).
 
         A bucket is covered when it ends at or after the first liquidation, whichever hour reads
-        it, so with the others set to inf every hour's minimum is over the ``days`` rows above
-        it in its column: two overlapping runs of rows, from a table of minimums over runs of
-        the largest power of two rows that fits (halving the rows, a handful of numpy calls)."""
+        it, so with the others set to inf every hour's minimum is over its last ``days`` buckets:
+        two overlapping runs of them, from minimums over runs of the largest power of two
+        buckets that fits (halving the runs, a handful of numpy calls)."""
         w = self.days
         if w < 1 or self.coverage is None:
             return np.full(self.have.size, np.inf)
-        covered_from = max(0, -(-(self.coverage - self.first_end) // HOUR))  # the first covered cell
-        cells = np.full(self.table.size, np.inf)
-        cells[covered_from:] = self.table.reshape(-1)[covered_from:]
-        runs, span = cells.reshape(self.table.shape), 1  # runs[i]: the minimum of rows i .. i + span - 1
+        covered_from = max(0, -(-(self.coverage - self.first_end) // HOUR))  # the first covered total
+        runs = self.totals.copy()
+        runs[:covered_from] = np.inf
+        span = 1  # runs[i]: the minimum of totals i, i + 24, ... i + 24 * (span - 1)
         while 2 * span <= w:
-            runs, span = np.minimum(runs[:-span], runs[span:]), 2 * span
-        return np.minimum(runs[self.row - w, self.column], runs[self.row - span, self.column])
+            runs, span = np.minimum(runs[:-24 * span], runs[24 * span:]), 2 * span
+        return np.minimum(runs[self.position - 24 * w], runs[self.position - 24 * span])
 
     def buckets(self, picked: np.ndarray) -> np.ndarray:
         """The picked hours' bucket totals, latest first: the baseline's matrix rows."""
-        rows = self.row[picked, None] - np.arange(1, self.days + 1)[None, :]
-        return self.table[rows, self.column[picked, None]]
+        return self.totals[self.position[picked, None] - 24 * np.arange(1, self.days + 1)[None, :]]
 
 
 def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_days: int,
@@ -1345,8 +1342,7 @@ def _hourly_flush_baselines(events: Series, hours: np.ndarray, days: int, min_da
     bounded = not (events.values < 0).any()
     if bounded:
         # Sums up to each hour - 1 day are the day totals' running sums (same lattice, same lookups).
-        since = day_totals.running[(hours - DAY - day_totals.first_end) // HOUR + 24] if days >= 1 \
-            else events.cumulative_at(hours - DAY)
+        since = day_totals.running[day_totals.position] if days >= 1 else events.cumulative_at(hours - DAY)
         bound = events.cumulative_at(hours + HOUR - 1) - since
         lowest = day_totals.lowest()
         with np.errstate(all="ignore"):
