@@ -112,6 +112,11 @@ class Verdict:
 # 0.030000000000000027); a value within a hair of a bound counts as AT the bound.
 
 
+_DEFAULTS = Thresholds()
+"""One object for every evaluation without thresholds: what is kept per Thresholds (texts,
+market-wide signals) is found again, not built for a new object each time."""
+
+
 def _tol(bound: float) -> float:
     return 1e-12 + 1e-9 * abs(bound)
 
@@ -1514,7 +1519,7 @@ def _recent_flushes(inp: AssetInputs, times: np.ndarray, starts: list[FlushStart
 
 
 def evaluate_inputs(inp: AssetInputs, at: Iterable[int], thresholds: Thresholds | None = None) -> list[Verdict]:
-    th = thresholds or Thresholds()
+    th = thresholds or _DEFAULTS
     times = np.asarray(list(at) if not isinstance(at, np.ndarray) else at, dtype=np.int64)
     if times.size == 0:
         return []
@@ -1539,7 +1544,7 @@ def evaluate(samples: pl.DataFrame, asset: str, at: Sequence[int] | np.ndarray,
 def aggregate_peak(inp: AssetInputs, metric: str, start: int, end: int,
                    thresholds: Thresholds | None = None) -> float | None:
     """The highest aggregate of ``metric`` in [start, end], over as many venues as at ``end``."""
-    th = thresholds or Thresholds()
+    th = thresholds or _DEFAULTS
     agg = _aggregate(inp, metric, int(th.fresh_oi_h * HOUR))
     _, now_count = agg.level(np.array([end], dtype=np.int64))
     points = agg.comparable_between(start, end, int(now_count[0]))
@@ -1548,7 +1553,7 @@ def aggregate_peak(inp: AssetInputs, metric: str, start: int, end: int,
 
 def all_flushes(inp: AssetInputs, until: int, thresholds: Thresholds | None = None) -> list[Flush]:
     """Every flush up to ``until``, each with its trough before the next flush began."""
-    th = thresholds or Thresholds()
+    th = thresholds or _DEFAULTS
     starts = flush_starts(inp, th, until=until)
     return [
         describe_flush(inp, s, until, th, starts[k + 1].start if k + 1 < len(starts) else None)
