@@ -85,7 +85,9 @@ class Series:
         """Prefix sums with a leading zero: sum of values[:i] is cumulative()[i]."""
         cs = self._cumsum
         if cs is None:
-            cs = np.concatenate(([0.0], np.cumsum(self.values)))
+            cs = np.empty(self.values.size + 1)
+            cs[0] = 0.0
+            np.cumsum(self.values, out=cs[1:])
             object.__setattr__(self, "_cumsum", cs)
         return cs
 
@@ -106,6 +108,8 @@ class Series:
         """
         if not first.size:
             return np.empty((0, count))
+        if first.size == 1:  # one time (a live refresh): its own points are the lattice
+            return self.cumulative_at(first[:, None] - step * np.arange(count, dtype=np.int64)[None, :])
         spacing = int(np.gcd.reduce(np.append(first - first[0], step)))
         lo, hi = int(first.min()) - step * (count - 1), int(first.max())
         nodes = (hi - lo) // spacing + 1
