@@ -192,6 +192,21 @@ def plain_liquidation_triggers(series, th: Thresholds) -> np.ndarray:
     return check[hit]
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=seeds, span=st.sampled_from([1, 7, 5 * MINUTE, 3 * HOUR, DAY]))
+def test_candidate_blocks_cover_every_point_each_within_its_span(seed, span):
+    rng = np.random.default_rng(seed)
+    ts = sorted_unique(T0 - rng.integers(0, 10 * DAY, int(rng.integers(0, 400))))
+    starts = engine._block_starts(ts, span)
+    if not ts.size:
+        assert starts.size == 0
+        return
+    ends = np.append(starts[1:], ts.size)
+    assert starts[0] == 0 and np.all(ends > starts)  # every point in one non-empty block, in order
+    assert np.all(ts[ends - 1] // span == ts[starts] // span)  # within one stretch of the span
+    assert np.all(ts[starts[1:]] // span > ts[starts[1:] - 1] // span)  # a new block at each new stretch
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=seeds)
 def test_bounded_flush_scans_find_every_trigger_the_plain_scans_find(seed):

@@ -1198,7 +1198,11 @@ def _block_starts(ts: np.ndarray, span: int) -> np.ndarray:
     aligned to multiples of it) begins: blocks no longer than ``span`` whatever the spacing."""
     if not ts.size:
         return np.empty(0, dtype=np.int64)
-    edges = ts.searchsorted(np.arange(int(ts[0]) // span * span + span, int(ts[-1]) + 1, span, dtype=np.int64))
+    first, last = int(ts[0]) // span, int(ts[-1]) // span
+    if last - first > ts.size:  # more stretches than points: find the points' own stretches
+        stretch = ts // span
+        return np.concatenate([np.zeros(1, dtype=np.int64), (stretch[1:] != stretch[:-1]).nonzero()[0] + 1])
+    edges = ts.searchsorted(span * np.arange(first + 1, last + 1, dtype=np.int64))
     starts = np.concatenate([np.zeros(1, dtype=np.int64), edges])
     new = np.ones(starts.size, dtype=bool)
     np.not_equal(starts[1:], starts[:-1], out=new[1:])
