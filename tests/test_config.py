@@ -103,6 +103,7 @@ url = "http://localhost:9000/"
         ("[thresholds]\nfunding_overheated = 0.0001", "thresholds.funding_overheated: expected funding_neutral_high (0.00015) < funding_overheated (0.0001)"),
         ("[thresholds]\nliquidations_cascade = 1.5", "thresholds.liquidations_cascade: expected liquidations_elevated (2) < liquidations_cascade (1.5)"),
         ("[thresholds]\nflush_oi_drop_24h = 0", "thresholds.flush_oi_drop_24h: expected a number greater than 0, got 0"),
+        ("[thresholds]\nliquidations_baseline_days = 0.01", "thresholds.liquidations_baseline_days: expected a number at least 1, got 0.01"),
         ("[thresholds]\nsentiment_fear_max = 101", "thresholds.sentiment_fear_max: expected a number at most 100, got 101"),
         ("[thresholds]\nfresh_oi_h = nan", "thresholds.fresh_oi_h: expected a finite number, got nan"),
         ("[oi_ceiling_usd]\nBTC = -1", "oi_ceiling_usd.BTC: expected a number greater than 0, got -1"),

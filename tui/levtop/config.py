@@ -290,6 +290,9 @@ _THRESHOLD_RULES: dict[str, tuple[float | None, float | None, bool]] = {
     "flush_oi_drop_72h": (0.0, 1.0, True),
     "oi_ceiling_peak_fraction": (0.0, 10.0, True),
     "phase_purifying_from_days": (0.0, None, False),
+    # The liquidation baselines take whole hourly and daily buckets: under a day there is no
+    # daily bucket for the flush scan, and a few minutes leave no hourly one.
+    "liquidations_baseline_days": (1.0, None, False),
 }
 
 _ORDERINGS: list[tuple[str, str]] = [
