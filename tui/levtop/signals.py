@@ -724,7 +724,6 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
     value = np.where(venue_count == 0, np.nan, np.where(weighted, weighted_mean, equal_mean))
 
     lo, hi, hot = th.funding_neutral_low, th.funding_neutral_high, th.funding_overheated
-    texts = _funding_texts(th)
     known = ~np.isnan(value)
     states = _states(
         n,
@@ -733,7 +732,7 @@ def funding_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Sig
         (known & _lt(value, lo), WARN),
         (known & _gt(value, hot), BAD),
     )
-    verdicts, shorts, warming, none, mean_text = texts
+    verdicts, shorts, warming, none, mean_text = _funding_texts(th)
 
     @_repeating
     def known_reason(state: str, v: float, is_weighted: bool, venues: int) -> str:
