@@ -319,6 +319,22 @@ async def test_venue_rows_are_reused_when_the_venues_change_order_or_number():
             assert sum(1 for row in rows if row.has_class("venue-okx")) <= 1
 
 
+async def test_compact_open_interest_says_there_is_no_flush_to_rebuild_from():
+    view = view_at(PHASE_AT["OVERHEATED"])
+    selected = view.selected
+    calm = dataclasses.replace(view, selected=dataclasses.replace(
+        selected, verdict=dataclasses.replace(selected.verdict, flush=None),
+        open_interest=dataclasses.replace(selected.open_interest, rebuild=None, rebuild_since=None)))
+    app = Harness(compact=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(app, pilot, calm)
+        text = text_of(app.query_one(OpenInterestPanel))
+        assert "no flush" in text and "n/a" not in text
+        await shown(app, pilot, view_at(PHASE_AT["RESTART"]))  # after a flush: the rebuild since its trough
+        rebuild = view_at(PHASE_AT["RESTART"]).selected.open_interest.rebuild
+        assert f"rebuild {change(rebuild)}" in text_of(app.query_one(OpenInterestPanel))
+
+
 async def test_compact_swaps_charts_for_sparklines_at_80x24():
     view = view_at(PHASE_AT["CASCADE"])
     app = Harness(compact=True)

@@ -307,7 +307,10 @@ class OpenInterestPanel(MarketPanel):
         lines: list[Content] = []
         if self.compact:
             lines.append(fit(width, [_join([usd, changes]), _join([usd, day, week], " "), _join([usd, day])]))
-            lines.append(fit(width, [_join([peak, rebuild]), _join([peak, rebuild], " "), peak]))
+            # With no flush in the trap window there is nothing to rebuild from: say so, not "n/a".
+            since = rebuild if oi.rebuild is not None else \
+                Content.styled("no flush" if no_flush else "rebuild n/a", "$text-muted")
+            lines.append(fit(width, [_join([peak, since]), _join([peak, since], " "), peak]))
         elif self.short:
             # Two lines: the figures, then where OI stands against its peak and the two verdicts.
             lines.append(fit(width, [_join([total, changes]), _join([usd, changes]), _join([usd, day])]))
