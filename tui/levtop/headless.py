@@ -74,10 +74,14 @@ async def stop_sources(pipeline: Pipeline, tasks: list[asyncio.Task]) -> None:
 
 
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep ``seconds`` unless ``stop`` is set first; True when it was."""
+    """Sleep ``seconds`` unless ``stop`` is set first; True when it was.
+
+    ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` can swallow a cancel that
+    lands as its wait ends, and the caller would carry on instead of stopping."""
     try:
-        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(max(0.0, seconds)):
+            await stop.wait()
+    except TimeoutError:
         return stop.is_set()
     return True
 
