@@ -629,7 +629,7 @@ class LevtopApp(App):
             self.refresh_view_if_changed(force=True)
 
     def _mode_badge(self) -> str:
-        """'DEMO', 'SIM' or nothing (live), with 'paused' while the view is frozen."""
+        """'DEMO', 'SIM', 'REPLAY' or nothing (live), with 'PAUSED' while the view is frozen."""
         mode = {"demo": "DEMO", "sim": "SIM", "replay": "REPLAY"}.get(self.mode.kind, "")
         if not self.paused:
             return mode
