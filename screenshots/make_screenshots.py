@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from ui_helpers import PHASE_AT, app_at, first_view  # noqa: E402
+from ui_helpers import PHASE_AT, app_at, panels_drawn  # noqa: E402
 
 HOUR = 3_600_000
 SHOTS = [
@@ -37,7 +37,7 @@ SHOTS = [
 async def shoot(name: str, scenario: str, offset: int, theme: str, size: tuple[int, int]) -> Path:
     app = app_at(scenario, offset, theme)
     async with app.run_test(size=size) as pilot:
-        await first_view(app, pilot)
+        await panels_drawn(app, pilot)
         await pilot.pause(0.5)
         path = HERE / f"{name}.svg"
         svg = app.export_screenshot()

@@ -16,7 +16,7 @@ from levtop.widgets.liquidations import LiquidationsPanel
 from levtop.widgets.open_interest import MarketPanel, OpenInterestPanel, VenueRow
 from levtop.widgets.panel import Panel
 from levtop.widgets.watchlist import MARKER, Watchlist
-from ui_helpers import ASSETS, PHASE_AT, market_store
+from ui_helpers import ASSETS, PHASE_AT, market_store, panels_drawn
 
 
 def make_app(theme: str = "levtop-dark", offset_ms: int = PHASE_AT["CASCADE"]) -> LevtopApp:
@@ -26,11 +26,7 @@ def make_app(theme: str = "levtop-dark", offset_ms: int = PHASE_AT["CASCADE"]) -
 
 
 async def ready(pilot) -> None:
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if pilot.app.view_model is not None:
-            break
-    await pilot.pause(0.3)
+    await panels_drawn(pilot.app, pilot)
 
 
 def screen_lines(app: LevtopApp) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from levtop.app import LevtopApp, RunMode
 from levtop.config import Config, load_config
-from ui_helpers import ASSETS, PHASE_AT, market_store
+from ui_helpers import ASSETS, PHASE_AT, market_store, panels_drawn
 
 HOUR = 3_600_000
 
@@ -25,10 +25,7 @@ def app_at(offset_ms: int, scenario: str = "recovery", theme: str = "levtop-dark
 
 async def view_ready(pilot) -> None:
     """The first view applied and every panel laid out and drawn at its final size."""
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if pilot.app.view_model is not None:
-            break
+    await panels_drawn(pilot.app, pilot)
     await pilot.wait_for_scheduled_animations()
     await pilot.pause(0.5)
     await pilot.pause(0.5)

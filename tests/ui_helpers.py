@@ -59,3 +59,19 @@ async def first_view(app: LevtopApp, pilot) -> None:
         if app.view_model is not None:
             return
     raise AssertionError("no view within 10 s")
+
+
+async def panels_drawn(app: LevtopApp, pilot) -> None:
+    """Wait (up to 10 s) until the app shows a view, every panel has composed its content and
+    every chart shows its newest data: the panels compose after the first frame, and the charts
+    take turns to draw (later still on a loaded machine)."""
+    from levtop.widgets.chart import TimeChart
+    from levtop.widgets.panel import Panel
+
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if (app.view_model is not None and all(panel.composed for panel in app.query(Panel))
+                and all(chart.shows_newest for chart in app.query(TimeChart))):
+            await pilot.pause(0.1)
+            return
+    raise AssertionError("the panels did not draw a view within 10 s")

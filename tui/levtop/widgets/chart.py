@@ -218,6 +218,11 @@ class TimeChart(PlotextPlot):
     def has_data(self) -> bool:
         return self.spec is not None and self.spec.has_data
 
+    @property
+    def shows_newest(self) -> bool:
+        """False while the newest spec waits for its turn or its redraw slot."""
+        return self._shown == self.spec
+
     def draw(self, spec: ChartSpec) -> None:
         if spec == self.spec:
             return

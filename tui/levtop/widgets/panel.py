@@ -61,6 +61,7 @@ class Panel(Widget, can_focus=True):
         """What ``show`` was last given: drawn again as is when compact mode or the theme changes."""
         self._shown: object = None
         self._deferred = deferred
+        self._composed = not deferred
 
     def compose(self) -> ComposeResult:
         if not self._deferred:
@@ -69,12 +70,18 @@ class Panel(Widget, can_focus=True):
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
+    @property
+    def composed(self) -> bool:
+        """False until a deferred panel has composed its content and drawn its view in it."""
+        return self._composed
+
     async def compose_later(self) -> None:
         """Compose the content of a deferred panel, and draw the view it was given meanwhile."""
         if self._deferred:
             self._deferred = False
             await self.recompose()
             self._redraw()
+            self._composed = True
 
     def render(self) -> RenderResult:
         if not self._deferred:
