@@ -317,3 +317,30 @@ def test_time_axis_labels_are_distinct_days_or_times_and_fit():
     assert len(labels) == 4 and len(set(labels)) == 4 and labels[0] == "11-15"
     positions, labels = x_ticks(hourly[:30], 80)
     assert labels[0] == "11-15 13:00" and len(set(labels)) == len(labels) and len(labels) <= 72 // 14
+
+
+def test_the_backtest_runs_without_cycle_collection_and_gives_it_back(capsys, dataset, monkeypatch):
+    import gc
+
+    import levtop.backtest
+
+    seen = []
+    real = levtop.backtest.run_backtest
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(levtop.backtest, "run_backtest", watched)
+    assert gc.isenabled()
+    code, out, _ = backtest(capsys, str(dataset))
+    assert code == 0 and "RESTART" in out
+    assert seen == [False] and gc.isenabled()
+    # A command that fails leaves the collector as it found it too, on or off.
+    gc.disable()
+    try:
+        assert backtest(capsys, str(dataset), "--asset", "NOPE")[0] == 2
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert backtest(capsys, str(dataset), "--asset", "NOPE")[0] == 2 and gc.isenabled()

@@ -1,3 +1,3 @@
-from levtop.cli import main
+from levtop.cli import entry
 
-raise SystemExit(main())
+entry()

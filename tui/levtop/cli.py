@@ -85,7 +85,28 @@ def _read_dataset_arg(args: argparse.Namespace):
     return dataset
 
 
+class _NoCycleCollection:
+    """The garbage collector off for a batch computation, and back as it was after it.
+
+    A backtest's imports and a year's hourly verdicts build a few hundred thousand objects that
+    live until it prints, hardly any in a cycle: the collector's ~280 passes over them took a
+    tenth of a second and found nothing worth it."""
+
+    def __enter__(self) -> None:
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._was_enabled:
+            gc.enable()
+
+
 def _backtest_handler(args: argparse.Namespace) -> int:
+    with _NoCycleCollection():
+        return _backtest(args)
+
+
+def _backtest(args: argparse.Namespace) -> int:
     from levtop.backtest import render_forward, render_summary, render_table, run_backtest, to_json
     from levtop.timeparse import parse_duration
 
@@ -720,5 +741,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> None:
+    """The ``levtop`` command: ``main``, then exit with its code."""
+    code = main()
+    # The interpreter's exit runs one last full collection over every object still alive: after
+    # a backtest, a tenth of a second that finds nothing the process's end does not free anyway.
+    gc.freeze()
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
