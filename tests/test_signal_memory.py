@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from levtop import signals as engine
@@ -105,7 +105,9 @@ def moved_on(rng: np.random.Generator, series: dict, now: int) -> dict:
             keep = s.ts >= s.ts[0] + HOUR
             out[key] = Series(s.ts[keep], s.values[keep])
         else:
-            ts = now + np.sort(rng.choice(np.arange(1, HOUR, 1000), int(rng.integers(1, 5)), replace=False))
+            # After the series' last sample, as a venue delivers them: okx's grid runs 80 s past now.
+            after = max(now, int(s.ts[-1]))
+            ts = after + np.sort(rng.choice(np.arange(1, HOUR, 1000), int(rng.integers(1, 5)), replace=False))
             value = s.values[-1] * rng.uniform(0.7, 1.3, ts.size)
             out[key] = Series(np.concatenate([s.ts, ts]), np.concatenate([s.values, value]))
     return out
@@ -119,6 +121,7 @@ def bits(verdicts) -> list:
 
 @settings(max_examples=12, deadline=None)
 @given(seed=seeds)
+@example(seed=203)  # okx's samples once came out of order here (moved_on), and hot and cold differed
 def test_each_way_of_recalling_the_liquidations_gives_the_result_from_scratch(seed):
     rng = np.random.default_rng(seed)
     th = Thresholds(flush_liquidations_multiple=2.0, flush_oi_drop_24h=0.05)
