@@ -303,7 +303,8 @@ def changed(rng: np.random.Generator, series: dict, now: int, how: str) -> dict:
     for key in rng.choice(len(keys), int(rng.integers(1, len(keys) + 1)), replace=False).tolist():
         s = out[keys[key]]
         if how == "append":
-            ts = now + np.sort(rng.choice(np.arange(1, 3 * HOUR, MINUTE), int(rng.integers(1, 4)), replace=False))
+            after = max(now, int(s.ts[-1])) if len(s) else now  # in time order, as a venue delivers
+            ts = after + np.sort(rng.choice(np.arange(1, 3 * HOUR, MINUTE), int(rng.integers(1, 4)), replace=False))
             value = s.values[-1] * rng.uniform(0.5, 1.5) if len(s) else 1e6
             out[keys[key]] = Series(np.concatenate([s.ts, ts]), np.concatenate([s.values, np.full(ts.size, value)]))
         elif how == "cut" and len(s) > 10:
