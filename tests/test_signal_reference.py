@@ -370,3 +370,29 @@ def test_a_datasets_venues_are_taken_in_name_order():
     rows = [(T0, venue, "BTC", "oi_usd", 1.0 + k / 3) for k, venue in enumerate(["okx", "binance", "bybit", "aux"])]
     frame = pl.DataFrame(rows, schema=list(SCHEMA), orient="row").cast(SCHEMA)
     assert list(engine.inputs_from_frame(frame, "BTC").venues("oi_usd")) == ["aux", "binance", "bybit", "okx"]
+
+
+# -- reasons written when read ------------------------------------------------------------------
+
+
+def test_a_reason_written_later_reads_as_one_written_at_once():
+    from levtop.signals import Later, Signal
+
+    calls = []
+
+    def write(value: float) -> str:
+        calls.append(value)
+        return f"funding {value:+.3f}"
+
+    later = Signal("funding", "good", 0.5, Later(write, 0.5))
+    now = Signal("funding", "good", 0.5, "funding +0.500")
+    assert calls == []  # nothing written until it is read
+    assert later == now and hash(later) == hash(now) and repr(later) == repr(now)
+    assert later.reason == "funding +0.500" and later.reason == now.reason and calls == [0.5]  # once
+    assert later.to_json() == {"state": "good", "value": 0.5, "reason": "funding +0.500"}
+    assert later != Signal("funding", "good", 0.5, Later(write, 0.25))
+    assert repr(now) == "Signal(name='funding', state='good', value=0.5, reason='funding +0.500')"
+    with pytest.raises(AttributeError):
+        now.state = "bad"
+    with pytest.raises(AttributeError):
+        del now.value

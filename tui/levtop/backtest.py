@@ -153,28 +153,41 @@ def render_table(result: BacktestResult) -> str:
         f"  {_HEADERS[n]:<{widths[n]}}" for n in SIGNAL_NAMES
     )
     header = header.rstrip()
+    verdicts = result.verdicts
+    times = utc_texts([v.ts for v in verdicts], with_time)
+    starts = [
+        f"{time_text:<{time_width}}  {v.phase if v.purifying_day is None else f'{v.phase} d{v.purifying_day}':<18}"
+        for time_text, v in zip(times, verdicts)
+    ]
+    # Built a column at a time; the last one unpadded, so that no line ends in spaces.
+    columns = [
+        _column(n, [v.signals[n] for v in verdicts], 0 if n == SIGNAL_NAMES[-1] else widths[n])
+        for n in SIGNAL_NAMES
+    ]
     lines = [header, "-" * len(header)]
-    # A year of hourly steps repeats most cells (daily inputs, steady states): each distinct
-    # cell is formatted once, and a step that kept its Signal object keeps its cell at once.
-    cells: dict[tuple, str] = {}
-    last: dict[str, tuple[Signal | None, str]] = {n: (None, "") for n in SIGNAL_NAMES}
-    times = utc_texts([v.ts for v in result.verdicts], with_time)
-    for time_text, v in zip(times, result.verdicts):
-        phase = v.phase if v.purifying_day is None else f"{v.phase} d{v.purifying_day}"
-        row = [f"{time_text:<{time_width}}  {phase:<18}"]
-        for n in SIGNAL_NAMES:
-            signal = v.signals[n]
-            previous, text = last[n]
-            if signal is not previous:
-                # The sign too: -0.0 equals 0.0 but may print as "-0".
-                key = (n, signal.state, signal.value, signal.value is not None and math.copysign(1.0, signal.value))
-                text = cells.get(key)
-                if text is None:
-                    text = cells[key] = f"  {_cell(n, signal.state, signal.value):<{widths[n]}}"
-                last[n] = (signal, text)
-            row.append(text)
-        lines.append("".join(row).rstrip())
+    lines += map("".join, zip(starts, *columns))
     return "\n".join(lines)
+
+
+def _column(name: str, signals: list[Signal], width: int) -> list[str]:
+    """One signal's cells, two spaces before each. A year of hourly steps repeats most cells
+    (daily inputs, steady states): each distinct cell is formatted once, and a step that kept
+    its Signal object keeps its cell at once."""
+    cells: dict[tuple, str] = {}
+    texts: list[str] = []
+    previous: Signal | None = None
+    text = ""
+    for signal in signals:
+        if signal is not previous:
+            value = signal.value
+            # The sign too: -0.0 equals 0.0 but may print as "-0".
+            key = (signal.state, value, value is not None and math.copysign(1.0, value))
+            text = cells.get(key)
+            if text is None:
+                text = cells[key] = f"  {_cell(name, signal.state, value):<{width}}"
+            previous = signal
+        texts.append(text)
+    return texts
 
 
 def green_periods(verdicts: list[Verdict]) -> list[tuple[int, int, int]]:

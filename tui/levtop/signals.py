@@ -60,12 +60,60 @@ PURIFYING, OVERHEATED, NEUTRAL, UNKNOWN_PHASE = "PURIFYING", "OVERHEATED", "NEUT
 PHASES = (CASCADE, FLUSH, TRAP, RESTART, PURIFYING, OVERHEATED, NEUTRAL, UNKNOWN_PHASE)
 
 
-@dataclass(frozen=True)
+class Later:
+    """A reason's text, written when it is first read: ``write(*args)``. A backtest evaluates
+    every signal at thousands of steps and its table reads none of their reasons; the app reads
+    those of the asset on screen. Writing them all took half the evaluation's time."""
+
+    __slots__ = ("write", "args")
+
+    def __init__(self, write: Callable[..., str], *args: Any) -> None:
+        self.write = write
+        self.args = args
+
+
 class Signal:
+    """One signal's state, value and reason at one time. Immutable; equal when all four are."""
+
+    __slots__ = ("name", "state", "value", "_reason")
     name: str
     state: str
     value: float | None
-    reason: str
+
+    def __init__(self, name: str, state: str, value: float | None, reason: str | Later) -> None:
+        set_field = object.__setattr__
+        set_field(self, "name", name)
+        set_field(self, "state", state)
+        set_field(self, "value", value)
+        set_field(self, "_reason", reason)
+
+    @property
+    def reason(self) -> str:
+        reason = self._reason
+        if type(reason) is not str:
+            reason = reason.write(*reason.args)
+            object.__setattr__(self, "_reason", reason)
+        return reason
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Signal is immutable: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Signal is immutable: cannot delete {name}")
+
+    def _fields(self) -> tuple:
+        return self.name, self.state, self.value, self.reason
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Signal:
+            return NotImplemented
+        return self is other or self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"Signal(name={self.name!r}, state={self.state!r}, value={self.value!r}, reason={self.reason!r})"
 
     def to_json(self) -> dict:
         return {"state": self.state, "value": self.value, "reason": self.reason}
@@ -637,15 +685,16 @@ def _per_thresholds(build: Callable[[Thresholds], Any]) -> Callable[[Thresholds]
     return get
 
 
-def _signals_list(name: str, states: list[str], values: np.ndarray, reasons: list[str]) -> list[Signal]:
+def _signals_list(name: str, states: list[str], values: np.ndarray, reasons: list[str | Later]) -> list[Signal]:
     finite = np.isfinite(values).tolist()
     signals: list[Signal] = []
     last: Signal | None = None
+    last_reason: str | Later | None = None
     for st, v, ok, reason in zip(states, values.tolist(), finite, reasons):
         value = v if ok and st != UNKNOWN else None
         # Steps that repeat the last one (daily inputs evaluated hourly) share its Signal.
-        if last is None or reason is not last.reason or st != last.state or not _same_number(value, last.value):
-            last = Signal(name, st, value, reason)
+        if last is None or reason is not last_reason or st != last.state or not _same_number(value, last.value):
+            last, last_reason = Signal(name, st, value, reason), reason
         signals.append(last)
     return signals
 
@@ -657,15 +706,16 @@ def _same_number(a: float | None, b: float | None) -> bool:
     return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
-def _repeating(format_text: Callable[..., str]) -> Callable[..., str]:
-    """``format_text`` that returns its last text again while its inputs repeat: a backtest's
-    hourly steps see daily and 8-hourly values many times over."""
-    last: list = [None, ""]
+def _repeating(format_text: Callable[..., str]) -> Callable[..., Later]:
+    """``format_text``'s text to write later (a ``Later``), the same one again while its inputs
+    repeat: a backtest's hourly steps see daily and 8-hourly values many times over, and steps
+    with the same reason share one Signal (``_signals_list``)."""
+    last: list = [None, None]
 
     def text(*args):
         key = args + tuple(math.copysign(1.0, a) for a in args if type(a) is float)  # -0.0 vs 0.0
         if key != last[0]:
-            last[:] = [key, format_text(*args)]
+            last[:] = [key, Later(format_text, *args)]
         return last[1]
 
     return text
@@ -679,6 +729,10 @@ def _states(n: int, *rules: tuple[np.ndarray, str]) -> list[str]:
         rule[mask] = number
     names = (UNKNOWN, *(state for _, state in rules))
     return [names[k] for k in rule.tolist()]
+
+
+def _history_reason(needed: str, have_ms: int) -> str:
+    return f"needs {needed} history, have {fmt.duration(have_ms)}"
 
 
 def _staleness_reason(what: str, age: float, max_age: int) -> str:
@@ -767,16 +821,20 @@ def oi_rebuild_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     unit = "coin OI" if metric == "oi_base" else "USD OI"
     limits = _oi_rebuild_limits(th)
     speeds = {GOOD: "slow", WARN: "brisk", BAD: "fast, the trap pattern"}
-    reasons = []
+
+    def known_reason(state: str, a24: float, a72: float) -> str:
+        return f"{unit} {fmt.pct(a24)} 24h, {fmt.pct(a72)} 72h: {speeds[state]}; {limits}"
+
+    reasons: list[str | Later] = []
     for state, a24, a72, age, t in zip(states, c24.tolist(), c72.tolist(), agg.age(at).tolist(), at.tolist()):
         if state != UNKNOWN:
-            reasons.append(f"{unit} {fmt.pct(a24)} 24h, {fmt.pct(a72)} 72h: {speeds[state]}; {limits}")
+            reasons.append(Later(known_reason, state, a24, a72))
         elif first is None or math.isnan(age):
             reasons.append("no OI data")
         elif age > max_age:
-            reasons.append(_staleness_reason("OI", age, max_age))
+            reasons.append(Later(_staleness_reason, "OI", age, max_age))
         else:
-            reasons.append(f"needs 72h of OI history, have {fmt.duration(t - first)}")
+            reasons.append(Later(_history_reason, "72h of OI", t - first))
     return _signals_list("oi_rebuild", states, c24, reasons)
 
 
@@ -800,33 +858,44 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
         ceilings = np.full(at.size, fixed_ceiling, dtype=np.float64)
     above = _gt(level, ceilings).tolist()
     stable_limit = f"(stable <= {fmt.pct(th.oi_stable_range, 0, signed=False)})"
+    words = {BAD: "above", GOOD: "within", WARN: "within"}
+
+    def known_reason(state: str, lvl: float, ceiling: float, peak: float, history: int, spread: float) -> str:
+        if fixed_ceiling is not None:
+            ceiling_text = f"ceiling {fmt.usd(fixed_ceiling)}"
+        else:
+            ceiling_text = (
+                f"ceiling {fmt.usd(ceiling)} ({th.oi_ceiling_peak_fraction:.0%} of "
+                f"{fmt.duration(min(history, peak_window))} peak {fmt.usd(peak)})"
+            )
+        text = f"OI {fmt.usd(lvl)} {words[state]} {ceiling_text}"
+        if state == BAD:
+            return text
+        spread_text = f"{th.oi_stable_window_h:g}h range {fmt.pct(spread, signed=False)} of mean"
+        return f"{text}, stable: {spread_text}" if state == GOOD else f"{text}, not yet stable: {spread_text} {stable_limit}"
+
+    def no_ceiling_reason(venues: int) -> str:
+        # The venues fresh now were never all fresh together before: no peak to compare.
+        return f"no OI history over the {venues} venue{'s' if venues != 1 else ''} fresh now to set the ceiling"
+
     states: list[str] = []
-    reasons: list[str] = []
-    for i, (t, lvl, venues, age) in enumerate(zip(at.tolist(), level.tolist(), count.tolist(), agg.age(at).tolist())):
+    reasons: list[str | Later] = []
+    rows = zip(at.tolist(), level.tolist(), count.tolist(), agg.age(at).tolist(), ceilings.tolist(),
+               peaks.tolist(), spread.tolist(), above, stable)
+    for t, lvl, venues, age, ceiling, peak, spread_now, is_above, is_stable in rows:
         state = UNKNOWN
         if math.isnan(lvl):
-            reason = "no OI (USD) data" if first is None or math.isnan(age) else _staleness_reason("OI (USD)", age, max_age)
+            if first is None or math.isnan(age):
+                reason: str | Later = "no OI (USD) data"
+            else:
+                reason = Later(_staleness_reason, "OI (USD)", age, max_age)
         elif t - first < window:
-            reason = f"needs {th.oi_stable_window_h:g}h of OI history, have {fmt.duration(t - first)}"
-        elif fixed_ceiling is None and math.isnan(peaks[i]):
-            # The venues fresh now were never all fresh together before: no peak to compare.
-            reason = f"no OI history over the {venues} venue{'s' if venues != 1 else ''} fresh now to set the ceiling"
+            reason = Later(_history_reason, f"{th.oi_stable_window_h:g}h of OI", t - first)
+        elif fixed_ceiling is None and math.isnan(peak):
+            reason = Later(no_ceiling_reason, venues)
         else:
-            if fixed_ceiling is not None:
-                ceiling_text = f"ceiling {fmt.usd(fixed_ceiling)}"
-            else:
-                ceiling_text = (
-                    f"ceiling {fmt.usd(ceilings[i])} ({th.oi_ceiling_peak_fraction:.0%} of "
-                    f"{fmt.duration(min(t - first, peak_window))} peak {fmt.usd(peaks[i])})"
-                )
-            spread_text = f"{th.oi_stable_window_h:g}h range {fmt.pct(spread[i], signed=False)} of mean"
-            if above[i]:
-                state, reason = BAD, f"OI {fmt.usd(lvl)} above {ceiling_text}"
-            elif stable[i]:
-                state, reason = GOOD, f"OI {fmt.usd(lvl)} within {ceiling_text}, stable: {spread_text}"
-            else:
-                state = WARN
-                reason = f"OI {fmt.usd(lvl)} within {ceiling_text}, not yet stable: {spread_text} {stable_limit}"
+            state = BAD if is_above else GOOD if is_stable else WARN
+            reason = Later(known_reason, state, lvl, ceiling, peak, t - first, spread_now)
         states.append(state)
         reasons.append(reason)
     return _signals_list("oi_level", states, level, reasons)
@@ -929,14 +998,16 @@ def long_short_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[
     extreme = known & (_lt(value, th.long_short_extreme_low) | _gt(value, th.long_short_extreme_high))
     states = _states(at.size, (known, WARN), (balanced, GOOD), (extreme, BAD))
     scale = _long_short_scale(th)
-    reasons = []
-    for state, v, n, age in zip(states, value.tolist(), count.tolist(), agg.age(at).tolist()):
-        if state == UNKNOWN:
-            reasons.append(_staleness_reason("long/short", age, max_age))
-            continue
+
+    def known_reason(state: str, v: float, n: int) -> str:
         side = "longs" if v > 1 else "shorts"
         mood = {GOOD: "balanced", WARN: f"leaning to {side}", BAD: f"one-sided: {side}"}[state]
-        reasons.append(f"long/short {v:.2f} (mean of {n} venue{'s' if n != 1 else ''}): {mood}; {scale}")
+        return f"long/short {v:.2f} (mean of {n} venue{'s' if n != 1 else ''}): {mood}; {scale}"
+
+    reasons: list[str | Later] = [
+        Later(_staleness_reason, "long/short", age, max_age) if state == UNKNOWN else Later(known_reason, state, v, n)
+        for state, v, n, age in zip(states, value.tolist(), count.tolist(), agg.age(at).tolist())
+    ]
     return _signals_list("long_short", states, value, reasons)
 
 
@@ -1134,17 +1205,22 @@ def liquidations_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> lis
     scale = f"elevated >={th.liquidations_elevated:g}x, cascade >={th.liquidations_cascade:g}x"
     short_history = f"needs {th.liquidations_min_baseline_hours:g}h of liquidation history"
     moods = {GOOD: "normal", WARN: "elevated", BAD: "cascade"}
-    reasons = []
+
+    def known_reason(state: str, hour_total: float, ratio: float, typical: float, n: int) -> str:
+        return (f"1h {fmt.usd(hour_total)} = {ratio:.1f}x the hourly median {fmt.usd(typical)} "
+                f"({fmt.duration(min(n, hours) * HOUR)}): {moods[state]}; {scale}")
+
+    def short_reason(n: int) -> str:
+        return f"{short_history}, have {n}h"
+
+    reasons: list[str | Later] = []
     for state, t, hour_total, ratio, typical, n in zip(states, at.tolist(), last.tolist(), value.tolist(),
                                                       base.tolist(), have.tolist()):
         if state == UNKNOWN:
             no_data = coverage is None or coverage > t
-            reasons.append("no liquidation data" if no_data else f"{short_history}, have {n}h")
-            continue
-        reasons.append(
-            f"1h {fmt.usd(hour_total)} = {ratio:.1f}x the hourly median {fmt.usd(typical)} "
-            f"({fmt.duration(min(n, hours) * HOUR)}): {moods[state]}; {scale}"
-        )
+            reasons.append("no liquidation data" if no_data else Later(short_reason, n))
+        else:
+            reasons.append(Later(known_reason, state, hour_total, ratio, typical, n))
     return _signals_list("liquidations", states, value, reasons)
 
 
