@@ -86,7 +86,7 @@ def _read_dataset_arg(args: argparse.Namespace):
 
 
 class _NoCycleCollection:
-    """The garbage collector off for a batch computation, and back as it was after it.
+    """The garbage collector off for a while, and back as it was after it.
 
     A backtest's imports and a year's hourly verdicts build a few hundred thousand objects that
     live until it prints, hardly any in a cycle: the collector's ~280 passes over them took a
@@ -583,12 +583,9 @@ def run_monitor(build: Callable[[], LevtopApp]) -> LevtopApp:
     # the app is built; then they are frozen out of every later pass (gc.freeze), and collection
     # resumes for what the app makes from then on. The price: the few cycles dropped by then
     # (~0.2 MB, argparse's helpers mostly) are never freed.
-    gc.disable()
-    try:
+    with _NoCycleCollection():
         app = build()
         gc.freeze()
-    finally:
-        gc.enable()
     app.freeze_long_lived = True  # again once the sources are up (levtop.long_lived)
     app.run()
     return app
