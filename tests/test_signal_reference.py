@@ -396,3 +396,10 @@ def test_a_reason_written_later_reads_as_one_written_at_once():
         now.state = "bad"
     with pytest.raises(AttributeError):
         del now.value
+    # Copied and pickled as the dataclass was, a reason to write later included.
+    import copy
+    import pickle
+
+    unread = Signal("oi_level", "warn", 2.0, Later(lambda v: f"OI {v:g}", 2.0))
+    assert copy.deepcopy(unread) == unread and pickle.loads(pickle.dumps(unread)) == unread
+    assert copy.copy(now) == now

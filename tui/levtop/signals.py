@@ -115,6 +115,11 @@ class Signal:
     def __repr__(self) -> str:
         return f"Signal(name={self.name!r}, state={self.state!r}, value={self.value!r}, reason={self.reason!r})"
 
+    def __reduce__(self) -> tuple:
+        # copy and pickle rebuild it through __init__ (setattr refuses), the reason as text:
+        # a Later's writer may be a closure, which pickle cannot carry.
+        return Signal, self._fields()
+
     def to_json(self) -> dict:
         return {"state": self.state, "value": self.value, "reason": self.reason}
 
@@ -858,7 +863,6 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
         ceilings = np.full(at.size, fixed_ceiling, dtype=np.float64)
     above = _gt(level, ceilings).tolist()
     stable_limit = f"(stable <= {fmt.pct(th.oi_stable_range, 0, signed=False)})"
-    words = {BAD: "above", GOOD: "within", WARN: "within"}
 
     def known_reason(state: str, lvl: float, ceiling: float, peak: float, history: int, spread: float) -> str:
         if fixed_ceiling is not None:
@@ -868,7 +872,7 @@ def oi_level_signal(inp: AssetInputs, at: np.ndarray, th: Thresholds) -> list[Si
                 f"ceiling {fmt.usd(ceiling)} ({th.oi_ceiling_peak_fraction:.0%} of "
                 f"{fmt.duration(min(history, peak_window))} peak {fmt.usd(peak)})"
             )
-        text = f"OI {fmt.usd(lvl)} {words[state]} {ceiling_text}"
+        text = f"OI {fmt.usd(lvl)} {'above' if state == BAD else 'within'} {ceiling_text}"
         if state == BAD:
             return text
         spread_text = f"{th.oi_stable_window_h:g}h range {fmt.pct(spread, signed=False)} of mean"
